@@ -1,0 +1,151 @@
+package hindsight
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Source names where an event came from.
+type Source string
+
+const (
+	SourceAlertmanager Source = "alertmanager"
+	SourceDeploy       Source = "deploy"
+	SourceNote         Source = "note"
+	SourceHuman        Source = "human"
+)
+
+// Kind says what an event records.
+type Kind string
+
+const (
+	KindAlertFiring      Kind = "alert.firing"
+	KindAlertResolved    Kind = "alert.resolved"
+	KindDeployStarted    Kind = "deploy.started"
+	KindDeploySucceeded  Kind = "deploy.succeeded"
+	KindDeployFailed     Kind = "deploy.failed"
+	KindDeployRolledBack Kind = "deploy.rolled_back"
+	KindNote             Kind = "note"
+)
+
+// IsAlert reports whether k is an alert event.
+func (k Kind) IsAlert() bool { return k == KindAlertFiring || k == KindAlertResolved }
+
+// IsDeploy reports whether k is a deploy event.
+func (k Kind) IsDeploy() bool { return strings.HasPrefix(string(k), "deploy.") }
+
+// DeployStatuses lists the statuses a deploy event may carry, in the order
+// a pipeline goes through them.
+var DeployStatuses = []string{"started", "succeeded", "failed", "rolled_back"}
+
+// DeployKind returns the event kind for a deploy status, and false when the
+// status is not one of DeployStatuses.
+func DeployKind(status string) (Kind, bool) {
+	for _, s := range DeployStatuses {
+		if s == status {
+			return Kind("deploy." + s), true
+		}
+	}
+	return "", false
+}
+
+// Event is one immutable fact. Its ID is stable for the fact: every
+// redelivery or repeat of the same fact carries the same ID.
+type Event struct {
+	ID     string    `json:"id"`
+	Kind   Kind      `json:"kind"`
+	Source Source    `json:"source"`
+	Time   time.Time `json:"time"` // when it happened: its place on the timeline
+	// ReceivedAt is when Hindsight first got it. It is stamped at ingest so
+	// that the fold never reads a clock.
+	ReceivedAt time.Time         `json:"received_at"`
+	Service    string            `json:"service,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Summary    string            `json:"summary"`
+
+	Alert  *AlertDetails  `json:"alert,omitempty"`
+	Deploy *DeployDetails `json:"deploy,omitempty"`
+	Note   *NoteDetails   `json:"note,omitempty"`
+}
+
+// AlertDetails is what an alert event keeps of Alertmanager's notification.
+type AlertDetails struct {
+	Name         string            `json:"name"`
+	Fingerprint  string            `json:"fingerprint"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       time.Time         `json:"ends_at,omitzero"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+	GroupKey     string            `json:"group_key,omitempty"`
+	Receiver     string            `json:"receiver,omitempty"`
+	ExternalURL  string            `json:"external_url,omitempty"`
+}
+
+// OccurrenceID names one occurrence of an alert: a series (fingerprint)
+// that started firing at startsAt. A flapping alert has one occurrence per
+// start.
+func (a *AlertDetails) OccurrenceID() string {
+	return a.Fingerprint + "@" + a.StartsAt.UTC().Format(time.RFC3339Nano)
+}
+
+// DeployDetails is what a deploy event carries.
+type DeployDetails struct {
+	ID          string `json:"id,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Version     string `json:"version,omitempty"`
+	Status      string `json:"status"`
+	Actor       string `json:"actor,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// NoteDetails is a human note on an incident's timeline.
+type NoteDetails struct {
+	// IncidentID is the incident the human wrote on, as they saw it.
+	IncidentID string `json:"incident_id"`
+	// Key is that incident's correlation key and Anchor the alert
+	// occurrence its ID derives from, so the note follows the incident
+	// through merges and replays.
+	Key    string `json:"key"`
+	Anchor string `json:"anchor"`
+	Text   string `json:"text"`
+	Author string `json:"author,omitempty"`
+}
+
+// AlertEventID derives the ID of an alert event from the occurrence and
+// its status ("firing" or "resolved"), as DESIGN.md fixes it.
+func AlertEventID(fingerprint string, startsAt time.Time, status string) string {
+	return hashID("alert", fingerprint, startsAt.UTC().Format(time.RFC3339Nano), status)
+}
+
+// DeployEventID derives the ID of a deploy event: from the pipeline's own
+// deploy ID and status when it gives one, else from service, version,
+// status and time.
+func DeployEventID(d DeployDetails, service string, t time.Time) string {
+	if d.ID != "" {
+		return hashID("deploy", d.ID, d.Status)
+	}
+	return hashID("deploy", service, d.Environment, d.Version, d.Status, t.UTC().Format(time.RFC3339Nano))
+}
+
+// NewEventID returns a new random ID, for events that have no natural
+// identity (notes, human actions).
+func NewEventID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+func hashID(kind string, parts ...string) string {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return kind[:1] + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
