@@ -1,0 +1,381 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/hindsight-sre/hindsight"
+	"github.com/hindsight-sre/hindsight/correlate"
+)
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketEventIndex = []byte("event_index") // event ID -> key
+	bucketKeys       = []byte("keys")        // key -> {events: time|id -> event, incidents: id -> ""}
+	bucketIncidents  = []byte("incidents")   // id -> incident JSON
+	bucketByStart    = []byte("by_start")    // start|id -> ""
+	bucketOpen       = []byte("open")        // id -> ""
+	bucketRedirects  = []byte("redirects")   // old id -> new id
+
+	subEvents    = []byte("events")
+	subIncidents = []byte("incidents")
+
+	keySeq    = []byte("last_seq")
+	keySchema = []byte("schema")
+)
+
+const schemaVersion = "1"
+
+// Store is the bbolt file.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ correlate.Store = (*Store)(nil)
+
+// Open opens or creates the file at path and checks it.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another process holds it (is another Hindsight running on this data directory?)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w (if the file is damaged, move it aside and run `hindsight rebuild` to refold it from the stream)", path, err)
+	}
+	s := &Store{db: db, path: path}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %s, this Hindsight reads %s", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Ready reports whether the file can be read.
+func (s *Store) Ready() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("state file has no meta bucket")
+		}
+		return nil
+	})
+}
+
+// Known implements correlate.Store.
+func (s *Store) Known(ids []string) (map[string]bool, error) {
+	known := make(map[string]bool, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketEventIndex)
+		for _, id := range ids {
+			if idx.Get([]byte(id)) != nil {
+				known[id] = true
+			}
+		}
+		return nil
+	})
+	return known, err
+}
+
+// KeyEvents implements correlate.Store.
+func (s *Store) KeyEvents(key string) ([]hindsight.Event, error) {
+	var out []hindsight.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		kb := tx.Bucket(bucketKeys).Bucket([]byte(key))
+		if kb == nil {
+			return nil
+		}
+		return kb.Bucket(subEvents).ForEach(func(k, v []byte) error {
+			var e hindsight.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode event %x of key %q: %w", k, key, err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// KeyIncidents implements correlate.Store.
+func (s *Store) KeyIncidents(key string) ([]hindsight.Incident, error) {
+	var out []hindsight.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		kb := tx.Bucket(bucketKeys).Bucket([]byte(key))
+		if kb == nil {
+			return nil
+		}
+		incs := tx.Bucket(bucketIncidents)
+		return kb.Bucket(subIncidents).ForEach(func(k, _ []byte) error {
+			inc, err := decodeIncident(incs.Get(k))
+			if err != nil {
+				return fmt.Errorf("incident %s: %w", k, err)
+			}
+			out = append(out, *inc)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Commit implements correlate.Store: events, incidents, redirects and the
+// stream position, in one transaction.
+func (s *Store) Commit(c correlate.Change) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
+		for _, ke := range c.Events {
+			kb, err := keyBucket(keys, ke.Key)
+			if err != nil {
+				return err
+			}
+			data, err := json.Marshal(&ke.Event)
+			if err != nil {
+				return fmt.Errorf("encode event %s: %w", ke.Event.ID, err)
+			}
+			if err := kb.Bucket(subEvents).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
+				return err
+			}
+			if err := idx.Put([]byte(ke.Event.ID), []byte(ke.Key)); err != nil {
+				return err
+			}
+		}
+		for _, kc := range c.Keys {
+			if err := s.replaceKey(tx, kc); err != nil {
+				return fmt.Errorf("store incidents of %q: %w", kc.Key, err)
+			}
+		}
+		if c.Seq > 0 {
+			return tx.Bucket(bucketMeta).Put(keySeq, binary.BigEndian.AppendUint64(nil, c.Seq))
+		}
+		return nil
+	})
+}
+
+func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
+	kb, err := keys.CreateBucketIfNotExists([]byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("bucket for key %q: %w", key, err)
+	}
+	for _, sub := range [][]byte{subEvents, subIncidents} {
+		if _, err := kb.CreateBucketIfNotExists(sub); err != nil {
+			return nil, err
+		}
+	}
+	return kb, nil
+}
+
+func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
+	kb, err := keyBucket(tx.Bucket(bucketKeys), kc.Key)
+	if err != nil {
+		return err
+	}
+	incs, byStart, open, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketByStart), tx.Bucket(bucketOpen), tx.Bucket(bucketRedirects)
+	keyIncs := kb.Bucket(subIncidents)
+	// Drop the key's incidents from the indexes, then write the new set.
+	var old [][]byte
+	if err := keyIncs.ForEach(func(k, _ []byte) error { old = append(old, bytes.Clone(k)); return nil }); err != nil {
+		return err
+	}
+	for _, id := range old {
+		if inc, err := decodeIncident(incs.Get(id)); err == nil {
+			if err := byStart.Delete(timeKey(inc.StartedAt, inc.ID)); err != nil {
+				return err
+			}
+		}
+		for _, b := range []*bolt.Bucket{incs, open, keyIncs} {
+			if err := b.Delete(id); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range kc.Removed {
+		if to := kc.Redirects[id]; to != "" {
+			if err := redirects.Put([]byte(id), []byte(to)); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range kc.Incidents {
+		inc := &kc.Incidents[i]
+		id := []byte(inc.ID)
+		data, err := json.Marshal(inc)
+		if err != nil {
+			return fmt.Errorf("encode incident %s: %w", inc.ID, err)
+		}
+		if err := incs.Put(id, data); err != nil {
+			return err
+		}
+		if err := keyIncs.Put(id, nil); err != nil {
+			return err
+		}
+		if err := byStart.Put(timeKey(inc.StartedAt, inc.ID), nil); err != nil {
+			return err
+		}
+		if inc.Status == hindsight.StatusOpen {
+			if err := open.Put(id, nil); err != nil {
+				return err
+			}
+		}
+		// An ID that is an incident again is no longer a redirect.
+		if err := redirects.Delete(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LastSeq returns the stream sequence of the last batch committed.
+func (s *Store) LastSeq() (uint64, error) {
+	var seq uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySeq); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return seq, err
+}
+
+// OpenIncidents counts the incidents now open.
+func (s *Store) OpenIncidents() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketOpen).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Incident returns an incident by ID, following the redirects merges
+// leave behind.
+func (s *Store) Incident(_ context.Context, id string) (*hindsight.Incident, error) {
+	var inc *hindsight.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		incs, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketRedirects)
+		cur := []byte(id)
+		for range 32 {
+			if v := incs.Get(cur); v != nil {
+				var err error
+				inc, err = decodeIncident(v)
+				return err
+			}
+			next := redirects.Get(cur)
+			if next == nil {
+				break
+			}
+			cur = next
+		}
+		return fmt.Errorf("incident %q: %w", id, hindsight.ErrNotFound)
+	})
+	return inc, err
+}
+
+// ListOptions filters and pages a list of incidents.
+type ListOptions struct {
+	Limit   int
+	Cursor  string // from the previous page's NextCursor
+	Status  hindsight.Status
+	Service string
+}
+
+// List returns incidents newest first (by start), and the cursor of the
+// next page ("" on the last page).
+func (s *Store) List(_ context.Context, o ListOptions) ([]hindsight.Incident, string, error) {
+	if o.Limit <= 0 {
+		o.Limit = 50
+	}
+	var out []hindsight.Incident
+	var next string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		incs := tx.Bucket(bucketIncidents)
+		c := tx.Bucket(bucketByStart).Cursor()
+		var k []byte
+		if o.Cursor != "" {
+			from, err := decodeCursor(o.Cursor)
+			if err != nil {
+				return err
+			}
+			// The cursor is the first incident not yet returned.
+			k, _ = c.Seek(from)
+			if k == nil {
+				k, _ = c.Last()
+			} else if !bytes.Equal(k, from) {
+				k, _ = c.Prev()
+			}
+		} else {
+			k, _ = c.Last()
+		}
+		for ; k != nil; k, _ = c.Prev() {
+			if len(out) == o.Limit {
+				next = encodeCursor(k)
+				return nil
+			}
+			inc, err := decodeIncident(incs.Get(k[8:]))
+			if err != nil {
+				return fmt.Errorf("incident %s: %w", k[8:], err)
+			}
+			if (o.Status != "" && inc.Status != o.Status) || (o.Service != "" && inc.Service != o.Service) {
+				continue
+			}
+			out = append(out, *inc)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+func decodeIncident(v []byte) (*hindsight.Incident, error) {
+	if v == nil {
+		return nil, errors.New("missing")
+	}
+	var inc hindsight.Incident
+	if err := json.Unmarshal(v, &inc); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &inc, nil
+}
+
+// timeKey is the big-endian Unix nanoseconds of t, then id: byte order
+// is time order.
+func timeKey(t time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UnixNano())^(1<<63))
+	return append(k, id...)
+}
+
+// Size returns the file's size in bytes.
+func (s *Store) Size() (int64, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
