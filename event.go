@@ -123,11 +123,12 @@ func AlertEventID(fingerprint string, startsAt time.Time, status string) string 
 }
 
 // DeployEventID derives the ID of a deploy event: from the pipeline's own
-// deploy ID and status when it gives one, else from service, version,
+// deploy ID and status when it gives one (with service and environment,
+// since one pipeline run may deploy several), else from service, version,
 // status and time.
 func DeployEventID(d DeployDetails, service string, t time.Time) string {
 	if d.ID != "" {
-		return hashID("deploy", d.ID, d.Status)
+		return hashID("deploy", d.ID, service, d.Environment, d.Status)
 	}
 	return hashID("deploy", service, d.Environment, d.Version, d.Status, t.UTC().Format(time.RFC3339Nano))
 }

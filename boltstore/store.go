@@ -173,8 +173,11 @@ func (s *Store) Commit(c correlate.Change) error {
 				return fmt.Errorf("store incidents of %q: %w", kc.Key, err)
 			}
 		}
-		if c.Seq > 0 {
-			return tx.Bucket(bucketMeta).Put(keySeq, binary.BigEndian.AppendUint64(nil, c.Seq))
+		// A late redelivery carries an older sequence: the watermark
+		// only moves forward.
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySeq); c.Seq > 0 && (len(v) != 8 || binary.BigEndian.Uint64(v) < c.Seq) {
+			return meta.Put(keySeq, binary.BigEndian.AppendUint64(nil, c.Seq))
 		}
 		return nil
 	})

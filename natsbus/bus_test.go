@@ -90,7 +90,7 @@ func TestPublishWhenBrokerDownIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestConsumeAcksAfterApplyAndRedeliversOnFailure(t *testing.T) {
+func TestConsumeAcksAfterApplyAndRetriesOnFailure(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	b := open(t, natsbus.Options{Server: ns})
 	ctx, cancel := context.WithCancel(context.Background())

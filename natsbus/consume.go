@@ -30,6 +30,12 @@ type ConsumerOptions struct {
 	// AckWait is how long JetStream waits for an ack before redelivering
 	// (default 1m).
 	AckWait time.Duration
+	// StartAfter is the stream sequence up to which the caller has already
+	// applied every event (its own record, committed with its state). The
+	// consumer is recreated to deliver from the next one, so a restart
+	// after a crash resumes at once instead of waiting out the AckWait of
+	// messages the dead process held.
+	StartAfter uint64
 	// OnPoison is called for a message that can never be applied (it does
 	// not decode); the message is terminated so it does not block the
 	// stream. May be nil.
@@ -38,8 +44,10 @@ type ConsumerOptions struct {
 
 // Consume delivers the stream's events to apply in batches, in stream
 // order, and acknowledges a batch only after apply returned nil. When
-// apply fails, the batch is redelivered after a delay. Consume returns
-// when ctx is done.
+// apply fails (local storage trouble), the same batch is retried with
+// backoff, never skipped, so applied events always form a prefix of the
+// stream and the caller's last applied sequence is an exact watermark.
+// Consume returns when ctx is done.
 func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context.Context, []Delivery) error) error {
 	if o.Batch <= 0 {
 		o.Batch = 256
@@ -47,11 +55,22 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 	if o.AckWait <= 0 {
 		o.AckWait = time.Minute
 	}
+	// The caller's watermark, not the consumer's state, says where to
+	// resume: drop the old consumer (its unacked deliveries belonged to a
+	// process that is gone) and start after the watermark.
+	if err := b.js.DeleteConsumer(ctx, StreamName, o.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("reset consumer %s: %w", o.Durable, err)
+	}
+	deliver, start := jetstream.DeliverAllPolicy, uint64(0)
+	if o.StartAfter > 0 {
+		deliver, start = jetstream.DeliverByStartSequencePolicy, o.StartAfter+1
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
 		Durable:       o.Durable,
 		Description:   "Hindsight correlator: folds events into incidents",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		DeliverPolicy: deliver,
+		OptStartSeq:   start,
 		FilterSubject: SubjectPrefix + ">",
 		AckWait:       o.AckWait,
 		// Never give up on an event: a failure to apply is a failure of
@@ -145,12 +164,20 @@ func (b *Bus) handle(ctx context.Context, o ConsumerOptions, batch []jetstream.M
 	if len(ds) == 0 {
 		return
 	}
-	if err := apply(ctx, ds); err != nil {
-		b.log.Error("apply events failed; they will be redelivered", "count", len(ds), "first_seq", ds[0].Seq, "err", err)
-		for _, m := range good {
-			_ = m.NakWithDelay(2 * time.Second)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := apply(ctx, ds)
+		if err == nil {
+			break
 		}
-		return
+		b.log.Error("apply events failed; retrying the same batch", "count", len(ds), "first_seq", ds[0].Seq, "retry_in", wait, "err", err)
+		for _, m := range good {
+			_ = m.InProgress() // keep JetStream from redelivering meanwhile
+		}
+		select {
+		case <-ctx.Done():
+			return // not acked: the next start resumes from the watermark
+		case <-time.After(wait):
+		}
 	}
 	for _, m := range good {
 		if err := m.Ack(); err != nil {

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hindsight-sre/hindsight/correlate"
+	"github.com/hindsight-sre/hindsight/ingest"
+)
+
+// Config is the --config file: correlation, auth, limits and stream
+// settings. Every field is optional.
+type Config struct {
+	Auth struct {
+		Alertmanager CredentialsConfig `yaml:"alertmanager"`
+		Deploy       CredentialsConfig `yaml:"deploy"`
+		API          CredentialsConfig `yaml:"api"`
+	} `yaml:"auth"`
+	Correlation struct {
+		KeyLabels      []string      `yaml:"key_labels"`
+		ReopenWindow   time.Duration `yaml:"reopen_window"`
+		ChangeLookback time.Duration `yaml:"change_lookback"`
+		SeverityLabel  string        `yaml:"severity_label"`
+	} `yaml:"correlation"`
+	Limits struct {
+		MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	} `yaml:"limits"`
+	NATS struct {
+		StreamReplicas  int           `yaml:"stream_replicas"`
+		DuplicateWindow time.Duration `yaml:"duplicate_window"`
+		MaxAge          time.Duration `yaml:"max_age"`
+		// Consumer is the correlator's durable consumer name; each
+		// correlator with its own state file needs its own.
+		Consumer string `yaml:"consumer"`
+		// SyncInterval of the embedded server; empty or "always" fsyncs
+		// before every acknowledgement.
+		SyncInterval string `yaml:"sync_interval"`
+	} `yaml:"nats"`
+}
+
+// CredentialsConfig is one endpoint's auth.
+type CredentialsConfig struct {
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	BasicAuth       *struct {
+		Username     string `yaml:"username"`
+		Password     string `yaml:"password"`
+		PasswordFile string `yaml:"password_file"`
+	} `yaml:"basic_auth"`
+}
+
+// LoadConfig reads and checks a config file; "" gives the defaults.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if _, err := c.correlation(); err != nil {
+		return c, fmt.Errorf("config %s: correlation: %w", path, err)
+	}
+	if c.Limits.MaxBodyBytes < 0 {
+		return c, fmt.Errorf("config %s: limits.max_body_bytes is negative", path)
+	}
+	if _, err := c.syncInterval(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c Config) correlation() (correlate.Config, error) {
+	cc := correlate.DefaultConfig()
+	if len(c.Correlation.KeyLabels) > 0 {
+		cc.KeyLabels = c.Correlation.KeyLabels
+	}
+	if c.Correlation.ReopenWindow != 0 {
+		cc.ReopenWindow = c.Correlation.ReopenWindow
+	}
+	if c.Correlation.ChangeLookback != 0 {
+		cc.ChangeLookback = c.Correlation.ChangeLookback
+	}
+	if c.Correlation.SeverityLabel != "" {
+		cc.SeverityLabel = c.Correlation.SeverityLabel
+	}
+	return cc, cc.Validate()
+}
+
+func (c Config) syncInterval() (time.Duration, error) {
+	switch v := c.NATS.SyncInterval; v {
+	case "", "always":
+		return 0, nil
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("nats.sync_interval %q: want \"always\" or a positive duration such as 2m", v)
+		}
+		return d, nil
+	}
+}
+
+// auth resolves the credentials, reading secret files.
+func (c Config) auth() (ingest.AuthConfig, error) {
+	var a ingest.AuthConfig
+	var err error
+	for _, x := range []struct {
+		name string
+		in   CredentialsConfig
+		out  *ingest.Credentials
+	}{{"alertmanager", c.Auth.Alertmanager, &a.Alertmanager}, {"deploy", c.Auth.Deploy, &a.Deploy}, {"api", c.Auth.API, &a.API}} {
+		if *x.out, err = x.in.resolve(); err != nil {
+			return a, fmt.Errorf("auth.%s: %w", x.name, err)
+		}
+	}
+	return a, nil
+}
+
+func (cc CredentialsConfig) resolve() (ingest.Credentials, error) {
+	var out ingest.Credentials
+	if cc.BearerToken != "" && cc.BearerTokenFile != "" {
+		return out, errors.New("set bearer_token or bearer_token_file, not both")
+	}
+	out.BearerToken = cc.BearerToken
+	if cc.BearerTokenFile != "" {
+		t, err := readSecret(cc.BearerTokenFile)
+		if err != nil {
+			return out, err
+		}
+		out.BearerToken = t
+	}
+	if b := cc.BasicAuth; b != nil {
+		if b.Username == "" {
+			return out, errors.New("basic_auth.username is empty")
+		}
+		if b.Password != "" && b.PasswordFile != "" {
+			return out, errors.New("set basic_auth.password or password_file, not both")
+		}
+		out.Username, out.Password = b.Username, b.Password
+		if b.PasswordFile != "" {
+			p, err := readSecret(b.PasswordFile)
+			if err != nil {
+				return out, err
+			}
+			out.Password = p
+		}
+		if out.Password == "" {
+			return out, errors.New("basic_auth has no password")
+		}
+	}
+	return out, nil
+}
+
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	return s, nil
+}

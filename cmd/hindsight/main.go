@@ -1,0 +1,153 @@
+// Command hindsight records outages as they happen and drafts their
+// postmortems. `hindsight serve` runs the service; `hindsight deploy` and
+// `hindsight postmortem` talk to a running one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hindsight-sre/hindsight/app"
+)
+
+const usage = `Hindsight captures the timeline of an outage and drafts its postmortem.
+
+Usage:
+  hindsight serve [flags]                 run the service (embedded NATS by default)
+  hindsight deploy --service S [flags]    record a deploy from a CI pipeline
+  hindsight postmortem [flags] ID         print an incident's postmortem draft
+  hindsight version
+
+Run 'hindsight <command> -h' for a command's flags. Every flag can also be
+set with an environment variable: --data-dir is HINDSIGHT_DATA_DIR.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serve(rest, stderr)
+	case "deploy":
+		err = deployCmd(rest, stdout, stderr)
+	case "postmortem":
+		err = postmortemCmd(rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hindsight", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "hindsight: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(stderr, "hindsight: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "hindsight: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+// newFlags returns a flag set whose flags can come from HINDSIGHT_* variables.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse parses args, taking every flag not given on the command line
+// from its environment variable (--data-dir: HINDSIGHT_DATA_DIR).
+func parse(fs *flag.FlagSet, args []string) error {
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += fmt.Sprintf(" ($%s)", envName(f.Name))
+	})
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && !set[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = usageError{fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)}
+			}
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "HINDSIGHT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var o app.Options
+	var roles, logFormat, logLevel string
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9097", "address to serve HTTP on")
+	fs.StringVar(&o.DataDir, "data-dir", "./hindsight-data", "directory for the embedded JetStream store and the bbolt state")
+	fs.StringVar(&o.NatsURL, "nats-url", "", "URL of an external NATS (2.10+, JetStream enabled); empty runs an embedded nats-server")
+	fs.StringVar(&roles, "roles", strings.Join(app.AllRoles, ","), "roles this process runs: ingest, correlate, draft")
+	fs.StringVar(&o.ConfigFile, "config", "", "YAML file with correlation, auth, limits and stream settings")
+	fs.BoolVar(&o.Insecure, "insecure", false, "allow listening beyond loopback without auth on every endpoint")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
+	}
+	for _, r := range strings.Split(roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			o.Roles = append(o.Roles, r)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch logFormat {
+	case "text":
+		o.Logger = slog.New(slog.NewTextHandler(stderr, hopts))
+	case "json":
+		o.Logger = slog.New(slog.NewJSONHandler(stderr, hopts))
+	default:
+		return usageError{fmt.Errorf("--log-format %q: want text or json", logFormat)}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Run(ctx, o)
+}
