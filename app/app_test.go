@@ -15,6 +15,7 @@ import (
 
 	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/app"
+	"github.com/hindsight-sre/hindsight/internal/natstest"
 )
 
 const fixtures = "../ingest/testdata/alertmanager-0.25"
@@ -325,5 +326,70 @@ func TestRefusesNonLoopbackWithoutAuth(t *testing.T) {
 				t.Fatalf("error %q does not say how to fix it", err)
 			}
 		})
+	}
+}
+
+// With an external NATS that goes away, hooks answer 503 with
+// Retry-After (never 2xx) and /readyz says not ready.
+func TestBrokerDownAnswers503(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	a := boot(t, t.TempDir(), tokenConfig, func(o *app.Options) { o.NatsURL = ns.ClientURL() })
+	base := "http://" + a.Addr()
+	postAlerts(t, a, fixture(t, "01-first-firing.json"))
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	r := call(t, "POST", base+"/hooks/alertmanager", "s3cret-token", fixture(t, "02-second-alert-joins.json"))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("with NATS down: %d Retry-After=%q %s; want 503 with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	r = call(t, "POST", base+"/hooks/deploy", "deploy-token", []byte(`{"service":"checkout","status":"started"}`))
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("deploy with NATS down: %d, want 503", r.status)
+	}
+	if r := call(t, "GET", base+"/readyz", "", nil); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with NATS down = %d %s, want 503", r.status, r.body)
+	}
+}
+
+func TestAPIQueries(t *testing.T) {
+	a := boot(t, t.TempDir(), "")
+	base := "http://" + a.Addr()
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"", 200}, {"?limit=10&status=open&service=checkout", 200},
+		{"?limit=0", 400}, {"?limit=many", 400}, {"?limit=100000", 400}, {"?status=burning", 400}, {"?cursor=%21%21", 400},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			r := call(t, "GET", base+"/api/v1/incidents"+tc.query, "", nil)
+			if r.status != tc.status {
+				t.Fatalf("%s = %d %s, want %d", tc.query, r.status, r.body, tc.status)
+			}
+			if tc.status == 200 && !strings.Contains(string(r.body), `"incidents": []`) {
+				t.Fatalf("empty list body = %s, want an empty incidents array", r.body)
+			}
+		})
+	}
+	if r := call(t, "GET", base+"/api/v1/incidents/inc-nope", "", nil); r.status != 404 || !strings.Contains(string(r.body), "inc-nope") {
+		t.Fatalf("unknown incident = %d %s", r.status, r.body)
+	}
+	if r := call(t, "GET", base+"/nowhere", "", nil); r.status != 404 {
+		t.Fatalf("unknown path = %d", r.status)
+	}
+}
+
+// With API credentials configured, reading incidents needs them too.
+func TestAPIAuth(t *testing.T) {
+	a := boot(t, t.TempDir(), "auth:\n  api: {bearer_token: api-token}\n")
+	url := "http://" + a.Addr() + "/api/v1/incidents"
+	if r := call(t, "GET", url, "", nil); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("without token = %d %v", r.status, r.header)
+	}
+	if r := call(t, "GET", url, "api-token", nil); r.status != 200 {
+		t.Fatalf("with token = %d", r.status)
+	}
+	if r := call(t, "GET", "http://"+a.Addr()+"/metrics", "", nil); r.status != 200 {
+		t.Fatalf("/metrics needs no credentials, got %d", r.status)
 	}
 }

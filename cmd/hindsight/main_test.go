@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/app"
+	"github.com/hindsight-sre/hindsight/boltstore"
 )
 
 func TestDeployAndPostmortemCommands(t *testing.T) {
@@ -51,12 +51,7 @@ func TestDeployAndPostmortemCommands(t *testing.T) {
 	var id string
 	deadline := time.Now().Add(10 * time.Second)
 	for id == "" && time.Now().Before(deadline) {
-		incs, _, _ := a.Store().List(context.Background(), struct {
-			Limit          int
-			Cursor         string
-			Status         hindsight.Status
-			Service        string
-		}{})
+		incs, _, _ := a.Store().List(context.Background(), boltstore.ListOptions{})
 		if len(incs) == 1 && len(incs[0].SuspectedChanges) == 1 {
 			id = incs[0].ID
 		}
