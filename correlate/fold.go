@@ -270,19 +270,15 @@ func (c Config) alertSummary(o *occurrence) hindsight.AlertSummary {
 	return s
 }
 
+// alertEntries are an occurrence's timeline entries. Their summary is the
+// alert's own (its summary annotation); name, severity and instance are
+// in the labels, so a renderer can say them once.
 func (c Config) alertEntries(o *occurrence, detection bool, reason string) []hindsight.TimelineEntry {
 	e := o.info()
-	what := o.name
-	if inst := e.Labels["instance"]; inst != "" {
-		what += " on " + inst
-	}
-	if sev := c.severity(e); sev != "" {
-		what += " (" + sev + ")"
-	}
 	fired := hindsight.TimelineEntry{
 		ID: hindsight.AlertEventID(o.fp, o.startsAt, "firing"), Time: o.startsAt,
 		Kind: hindsight.KindAlertFiring, Source: hindsight.SourceAlertmanager,
-		Summary: what + " fired: " + e.Summary, Reason: reason, Detection: detection,
+		Summary: e.Summary, Reason: reason, Detection: detection,
 		Labels: e.Labels, URL: e.Alert.GeneratorURL,
 	}
 	if o.firing == nil {
@@ -292,7 +288,7 @@ func (c Config) alertEntries(o *occurrence, detection bool, reason string) []hin
 	if o.resolved != nil {
 		out = append(out, hindsight.TimelineEntry{
 			ID: o.resolved.ID, Time: o.endsAt, Kind: hindsight.KindAlertResolved, Source: hindsight.SourceAlertmanager,
-			Summary: what + " resolved after " + hindsight.FormatDuration(o.endsAt.Sub(o.startsAt)),
+			Summary: fmt.Sprintf("%s (fired for %s)", e.Summary, hindsight.FormatDuration(o.endsAt.Sub(o.startsAt))),
 			Reason:  reason, Labels: e.Labels, URL: e.Alert.GeneratorURL,
 		})
 	}
@@ -300,8 +296,9 @@ func (c Config) alertEntries(o *occurrence, detection bool, reason string) []hin
 }
 
 // linkDeploys puts deploys in the lookback window before the start on the
-// timeline as suspected changes, and deploys during the incident on the
-// timeline.
+// timeline as suspected changes, and deploys during the incident, or
+// within the reopen window after it resolved (a rollback whose effect the
+// alerts saw first), on the timeline.
 func (c Config) linkDeploys(inc *hindsight.Incident, deploys []*hindsight.Event, end time.Time, open bool) {
 	from := inc.StartedAt.Add(-c.ChangeLookback)
 	latest := map[string]*hindsight.Event{} // per deploy, its last event before the start
@@ -321,6 +318,8 @@ func (c Config) linkDeploys(inc *hindsight.Incident, deploys []*hindsight.Event,
 			latest[id] = d // deploys are in time order: the last one wins
 		case open || !t.After(end):
 			inc.Timeline = append(inc.Timeline, deployEntry(d, fmt.Sprintf("deploy of %s during the incident", d.Service)))
+		case t.Sub(end) < c.ReopenWindow:
+			inc.Timeline = append(inc.Timeline, deployEntry(d, fmt.Sprintf("deploy of %s %s after the incident resolved", d.Service, hindsight.FormatDuration(t.Sub(end)))))
 		}
 	}
 	for _, id := range order {

@@ -152,9 +152,10 @@ func TestFold(t *testing.T) {
 				firing("a", "X", 0, 1),
 				deploy("checkout", "v2", "rolled_back", 20),
 				resolved("a", "X", 0, 25),
-				deploy("checkout", "v4", "succeeded", 60), // after the end
+				deploy("checkout", "v2", "succeeded", 30), // just after the end
+				deploy("checkout", "v4", "succeeded", 60), // long after the end
 			},
-			want: []shape{{start: 0, end: 25, alerts: 1, entries: []hindsight.Kind{DS, DS, F, DR, R}, suspects: []string{"v3", "v2"}, severity: "warning", ttdKnown: true, ttdMinutes: 1, anchorFP: "a"}},
+			want: []shape{{start: 0, end: 25, alerts: 1, entries: []hindsight.Kind{DS, DS, F, DR, R, DS}, suspects: []string{"v3", "v2"}, severity: "warning", ttdKnown: true, ttdMinutes: 1, anchorFP: "a"}},
 		},
 		{
 			name:   "a deploy that arrived before any alert is still linked",
