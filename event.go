@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -149,4 +151,37 @@ func hashID(kind string, parts ...string) string {
 		h.Write([]byte(p))
 	}
 	return kind[:1] + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Validate reports what makes an event impossible to fold. Ingest only
+// publishes valid events; this guards against anything else that can
+// write to the stream.
+func (e *Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return errors.New("event has no id")
+	case e.Time.IsZero():
+		return fmt.Errorf("event %s has no time", e.ID)
+	case e.Kind.IsAlert():
+		if e.Alert == nil || e.Alert.Fingerprint == "" || e.Alert.StartsAt.IsZero() {
+			return fmt.Errorf("alert event %s lacks its alert details (fingerprint, startsAt)", e.ID)
+		}
+		if e.Kind == KindAlertResolved && e.Alert.EndsAt.IsZero() {
+			return fmt.Errorf("resolved alert event %s has no endsAt", e.ID)
+		}
+	case e.Kind.IsDeploy():
+		if e.Deploy == nil || e.Service == "" {
+			return fmt.Errorf("deploy event %s lacks its deploy details or service", e.ID)
+		}
+		if k, ok := DeployKind(e.Deploy.Status); !ok || k != e.Kind {
+			return fmt.Errorf("deploy event %s: kind %s does not match status %q", e.ID, e.Kind, e.Deploy.Status)
+		}
+	case e.Kind == KindNote:
+		if e.Note == nil || e.Note.Key == "" || e.Note.Anchor == "" {
+			return fmt.Errorf("note %s lacks the incident it belongs to", e.ID)
+		}
+	default:
+		return fmt.Errorf("event %s has unknown kind %q", e.ID, e.Kind)
+	}
+	return nil
 }

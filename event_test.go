@@ -53,3 +53,30 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestValidate(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	alert := &hindsight.AlertDetails{Fingerprint: "f", StartsAt: at}
+	for _, tc := range []struct {
+		name string
+		e    hindsight.Event
+		ok   bool
+	}{
+		{"firing", hindsight.Event{ID: "a", Kind: hindsight.KindAlertFiring, Time: at, Alert: alert}, true},
+		{"no id", hindsight.Event{Kind: hindsight.KindAlertFiring, Time: at, Alert: alert}, false},
+		{"no time", hindsight.Event{ID: "a", Kind: hindsight.KindAlertFiring, Alert: alert}, false},
+		{"alert without details", hindsight.Event{ID: "a", Kind: hindsight.KindAlertFiring, Time: at}, false},
+		{"resolved without endsAt", hindsight.Event{ID: "a", Kind: hindsight.KindAlertResolved, Time: at, Alert: alert}, false},
+		{"deploy", hindsight.Event{ID: "d", Kind: hindsight.KindDeployFailed, Time: at, Service: "s", Deploy: &hindsight.DeployDetails{Status: "failed"}}, true},
+		{"deploy kind and status disagree", hindsight.Event{ID: "d", Kind: hindsight.KindDeployFailed, Time: at, Service: "s", Deploy: &hindsight.DeployDetails{Status: "started"}}, false},
+		{"deploy without details", hindsight.Event{ID: "d", Kind: hindsight.KindDeployFailed, Time: at, Service: "s"}, false},
+		{"note without incident", hindsight.Event{ID: "n", Kind: hindsight.KindNote, Time: at, Note: &hindsight.NoteDetails{Text: "x"}}, false},
+		{"unknown kind", hindsight.Event{ID: "x", Kind: "alert.exploded", Time: at}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.e.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

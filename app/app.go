@@ -268,8 +268,8 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 	if durable == "" {
 		durable = "hindsight-correlate"
 	}
-	poison := prometheus.NewCounter(prometheus.CounterOpts{Name: "hindsight_poison_messages_total",
-		Help: "Stream messages that could not be decoded and were terminated."})
+	poison := prometheus.NewCounter(prometheus.CounterOpts{Name: "hindsight_events_parked_total",
+		Help: "Events the correlator could never apply (undecodable, or failing while the stream flowed past them), parked in the HINDSIGHT_PARKED stream."})
 	a.reg.MustRegister(poison,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hindsight_incidents_open", Help: "Incidents now open."}, func() float64 {
 			n, _ := store.OpenIncidents()

@@ -77,6 +77,9 @@ func New(cfg Config, store Store, log *slog.Logger, reg prometheus.Registerer) (
 func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq uint64) error {
 	ids := make([]string, len(events))
 	for i := range events {
+		if err := events[i].Validate(); err != nil {
+			return fmt.Errorf("cannot fold: %w", err)
+		}
 		ids[i] = events[i].ID
 	}
 	known, err := c.store.Known(ids)

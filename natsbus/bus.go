@@ -22,6 +22,13 @@ const (
 	StreamName = "HINDSIGHT_EVENTS"
 	// SubjectPrefix starts every event subject: hindsight.events.<source>.
 	SubjectPrefix = "hindsight.events."
+	// ParkedStreamName holds poison messages: events the correlator could
+	// never apply, with the error, for a human to inspect
+	// (nats stream view HINDSIGHT_PARKED).
+	ParkedStreamName = "HINDSIGHT_PARKED"
+	// ParkedSubjectPrefix starts parked messages' subjects:
+	// hindsight.parked.<consumer>.
+	ParkedSubjectPrefix = "hindsight.parked."
 	// DefaultDuplicateWindow is how long JetStream remembers a Nats-Msg-Id.
 	// It covers retries and Alertmanager's group_interval repeats; longer
 	// repeats are deduplicated by the consumer.
@@ -110,6 +117,16 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js (and a store directory)", o.URL)
 		}
 		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ParkedStreamName,
+		Description: "Hindsight events the correlator could not apply, with the error in a header",
+		Subjects:    []string{ParkedSubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, err)
 	}
 	return &Bus{nc: nc, js: js, stream: stream, log: log}, nil
 }

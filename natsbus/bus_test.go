@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,4 +145,113 @@ func TestStreamConfigDefaults(t *testing.T) {
 	if c.Storage != jetstream.FileStorage || c.Replicas != 1 || c.Duplicates != natsbus.DefaultDuplicateWindow || c.MaxAge != 0 {
 		t.Fatalf("got %+v, want file storage, 1 replica, default duplicate window, no max age", c)
 	}
+}
+
+// An event that always fails while the rest of the stream applies is
+// parked after MaxAttempts and counted; everything else flows.
+func TestPoisonIsParkedAndTheStreamFlows(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	b := open(t, natsbus.Options{Server: ns})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := b.Publish(ctx, []hindsight.Event{event("1"), event("poison"), event("3")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	applied := map[string]bool{}
+	var parked []uint64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "p", MaxAttempts: 3,
+			OnPoison: func(seq uint64, _ error) { mu.Lock(); parked = append(parked, seq); mu.Unlock() }},
+			func(_ context.Context, ds []natsbus.Delivery) error {
+				for _, d := range ds {
+					if d.Event.ID == "poison" {
+						return errors.New("cannot fold poison")
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, d := range ds {
+					applied[d.Event.ID] = true
+				}
+				return nil
+			})
+	}()
+	// More events keep arriving behind the poison.
+	time.Sleep(100 * time.Millisecond)
+	if _, err := b.Publish(ctx, []hindsight.Event{event("4")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		ok := len(parked) == 1 && applied["1"] && applied["3"] && applied["4"]
+		mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %v, applied %v; want seq 2 parked and 1, 3, 4 applied", parked, applied)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if parked[0] != 2 || applied["poison"] {
+		t.Fatalf("parked %v applied %v", parked, applied)
+	}
+	js, _ := jetstream.New(b.Conn())
+	s, _ := js.Stream(ctx, natsbus.ParkedStreamName)
+	m, err := s.GetMsg(ctx, 1)
+	if err != nil || m.Header.Get("Hindsight-Original-Seq") != "2" || !strings.Contains(m.Header.Get("Hindsight-Error"), "poison") {
+		t.Fatalf("parked message = %+v, %v", m, err)
+	}
+	cancel()
+	<-done
+}
+
+// When every message fails (the disk is full), nothing is parked: the
+// batch waits until it can be applied.
+func TestSystemicFailureParksNothing(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	b := open(t, natsbus.Options{Server: ns})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.Publish(ctx, []hindsight.Event{event("1"), event("2")})
+	var mu sync.Mutex
+	fails, parked := 0, 0
+	applied := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "s", MaxAttempts: 2, OnPoison: func(uint64, error) { mu.Lock(); parked++; mu.Unlock() }},
+			func(_ context.Context, ds []natsbus.Delivery) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if fails < 12 {
+					fails++
+					return errors.New("no space left on device")
+				}
+				applied += len(ds)
+				return nil
+			})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		a, p := applied, parked
+		mu.Unlock()
+		if p != 0 {
+			t.Fatalf("parked %d messages on a systemic failure", p)
+		}
+		if a == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("applied %d after the disk recovered, want 2", a)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hindsight-sre/hindsight"
@@ -36,8 +38,12 @@ type ConsumerOptions struct {
 	// after a crash resumes at once instead of waiting out the AckWait of
 	// messages the dead process held.
 	StartAfter uint64
+	// MaxAttempts is how often a message may fail while the messages
+	// around it succeed before it is parked as poison (default 5).
+	MaxAttempts int
 	// OnPoison is called for a message that can never be applied (it does
-	// not decode); the message is terminated so it does not block the
+	// not decode, or keeps failing while others succeed); the message is
+	// copied to the parked stream and terminated so it does not block the
 	// stream. May be nil.
 	OnPoison func(seq uint64, err error)
 }
@@ -51,6 +57,9 @@ type ConsumerOptions struct {
 func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context.Context, []Delivery) error) error {
 	if o.Batch <= 0 {
 		o.Batch = 256
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = time.Minute
@@ -107,9 +116,8 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 		}
 	}()
 
-	batch := make([]jetstream.Msg, 0, o.Batch)
+	h := &handler{b: b, o: o, apply: apply, msgs: msgs, attempts: map[uint64]int{}}
 	for {
-		batch = batch[:0]
 		select {
 		case <-ctx.Done():
 			return nil
@@ -117,60 +125,106 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 			if !ok {
 				return nil
 			}
-			batch = append(batch, m)
+			h.add(m)
 		}
-	drain:
-		for len(batch) < o.Batch {
-			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, m)
-			default:
-				break drain
-			}
-		}
-		b.handle(ctx, o, batch, apply)
+		h.drain()
+		h.run(ctx)
 	}
 }
 
-func (b *Bus) handle(ctx context.Context, o ConsumerOptions, batch []jetstream.Msg, apply func(context.Context, []Delivery) error) {
-	ds := make([]Delivery, 0, len(batch))
-	good := batch[:0:0]
-	for _, m := range batch {
-		meta, err := m.Metadata()
-		if err != nil {
-			b.log.Error("message without metadata", "err", err)
-			_ = m.Term()
-			continue
-		}
-		var d Delivery
-		d.Seq, d.Delivered = meta.Sequence.Stream, meta.NumDelivered
-		if err := json.Unmarshal(m.Data(), &d.Event); err != nil || d.Event.ID == "" {
-			if err == nil {
-				err = errors.New("event has no id")
-			}
-			b.log.Error("poison message: cannot decode event, terminating it", "seq", d.Seq, "err", err)
-			if o.OnPoison != nil {
-				o.OnPoison(d.Seq, err)
-			}
-			_ = m.Term()
-			continue
-		}
-		ds = append(ds, d)
-		good = append(good, m)
-	}
-	if len(ds) == 0 {
+// handler applies batches, retries failures, and parks poison.
+type handler struct {
+	b        *Bus
+	o        ConsumerOptions
+	apply    func(context.Context, []Delivery) error
+	msgs     <-chan jetstream.Msg
+	ds       []Delivery
+	ms       []jetstream.Msg
+	attempts map[uint64]int // failed attempts of a message the stream has flowed past
+	applied  uint64         // highest sequence applied
+}
+
+// add decodes a message into the batch, or terminates it if it can never
+// be decoded.
+func (h *handler) add(m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		h.b.log.Error("message without metadata", "err", err)
+		_ = m.Term()
 		return
 	}
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := apply(ctx, ds)
+	d := Delivery{Seq: meta.Sequence.Stream, Delivered: meta.NumDelivered}
+	if err := json.Unmarshal(m.Data(), &d.Event); err != nil || d.Event.ID == "" {
 		if err == nil {
-			break
+			err = errors.New("event has no id")
 		}
-		b.log.Error("apply events failed; retrying the same batch", "count", len(ds), "first_seq", ds[0].Seq, "retry_in", wait, "err", err)
-		for _, m := range good {
+		h.park(m, d.Seq, fmt.Errorf("cannot decode event: %w", err))
+		return
+	}
+	h.ds, h.ms = append(h.ds, d), append(h.ms, m)
+}
+
+// drain adds the messages already waiting, up to a batch.
+func (h *handler) drain() {
+	for len(h.ds) < h.o.Batch {
+		select {
+		case m, ok := <-h.msgs:
+			if !ok {
+				return
+			}
+			h.add(m)
+		default:
+			return
+		}
+	}
+}
+
+// run applies the batch until it is acknowledged. A batch that fails is
+// retried message by message: a message that keeps failing while later
+// ones succeed is poison and is parked after MaxAttempts; when every message
+// fails (the disk is full, say) nothing is parked and the batch is retried
+// with backoff, never skipped.
+func (h *handler) run(ctx context.Context) {
+	err := h.safeApply(ctx, h.ds)
+	if err == nil {
+		h.applied = max(h.applied, h.ds[len(h.ds)-1].Seq)
+		h.ack(h.ms...)
+		h.ds, h.ms = h.ds[:0], h.ms[:0]
+		return
+	}
+	for wait := 100 * time.Millisecond; len(h.ds) > 0; wait = min(2*wait, 5*time.Second) {
+		h.b.log.Error("apply events failed; retrying one by one", "count", len(h.ds), "first_seq", h.ds[0].Seq, "err", err)
+		var ds []Delivery
+		var ms []jetstream.Msg
+		var errs []error
+		for i := range h.ds {
+			if e := h.safeApply(ctx, h.ds[i:i+1]); e != nil {
+				ds, ms, errs = append(ds, h.ds[i]), append(ms, h.ms[i]), append(errs, e)
+				continue
+			}
+			h.applied = max(h.applied, h.ds[i].Seq)
+			h.ack(h.ms[i])
+		}
+		h.ds, h.ms = h.ds[:0], h.ms[:0]
+		for i := range ds {
+			// Only a failure the stream has flowed past counts: if
+			// nothing after it applies either, the trouble is ours
+			// (storage), not the message's.
+			if h.applied > ds[i].Seq {
+				h.attempts[ds[i].Seq]++
+			}
+			if h.attempts[ds[i].Seq] >= h.o.MaxAttempts {
+				delete(h.attempts, ds[i].Seq)
+				h.park(ms[i], ds[i].Seq, errs[i])
+				continue
+			}
+			h.ds, h.ms = append(h.ds, ds[i]), append(h.ms, ms[i])
+			err = errs[i]
+		}
+		if len(h.ds) == 0 {
+			return
+		}
+		for _, m := range h.ms {
 			_ = m.InProgress() // keep JetStream from redelivering meanwhile
 		}
 		select {
@@ -178,12 +232,43 @@ func (b *Bus) handle(ctx context.Context, o ConsumerOptions, batch []jetstream.M
 			return // not acked: the next start resumes from the watermark
 		case <-time.After(wait):
 		}
+		h.drain() // does the stream flow past the failures?
 	}
-	for _, m := range good {
+}
+
+func (h *handler) safeApply(ctx context.Context, ds []Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return h.apply(ctx, ds)
+}
+
+func (h *handler) ack(ms ...jetstream.Msg) {
+	for _, m := range ms {
 		if err := m.Ack(); err != nil {
 			// Not lost: JetStream redelivers after AckWait, and the
 			// consumer deduplicates by event ID.
-			b.log.Warn("ack failed; the event will be redelivered and deduplicated", "err", err)
+			h.b.log.Warn("ack failed; the event will be redelivered and deduplicated", "err", err)
 		}
 	}
+}
+
+// park copies a message that can never be applied to the parked stream,
+// with why, and terminates it so it no longer blocks the stream.
+func (h *handler) park(m jetstream.Msg, seq uint64, why error) {
+	h.b.log.Error("poison message parked", "seq", seq, "stream", ParkedStreamName, "err", why)
+	pm := &nats.Msg{Subject: ParkedSubjectPrefix + h.o.Durable, Data: m.Data(), Header: nats.Header{}}
+	pm.Header.Set("Hindsight-Original-Seq", strconv.FormatUint(seq, 10))
+	pm.Header.Set("Hindsight-Error", why.Error())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := h.b.js.PublishMsg(ctx, pm); err != nil {
+		h.b.log.Error("could not park poison message; it stays in the events stream", "seq", seq, "err", err)
+	}
+	if h.o.OnPoison != nil {
+		h.o.OnPoison(seq, why)
+	}
+	_ = m.Term()
 }
