@@ -286,14 +286,10 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 			return float64(n)
 		}))
 
-	applied, err := store.LastSeq()
-	if err != nil {
-		return fmt.Errorf("read the stream position from %s: %w", path, err)
-	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := a.bus.Consume(ctx, natsbus.ConsumerOptions{Durable: durable, StartAfter: applied, OnPoison: func(uint64, error) { poison.Inc() }},
+		err := a.bus.Consume(ctx, natsbus.ConsumerOptions{Durable: durable, StartAfter: store.LastSeq, OnPoison: func(uint64, error) { poison.Inc() }},
 			func(ctx context.Context, ds []natsbus.Delivery) error {
 				events := make([]hindsight.Event, len(ds))
 				for i, d := range ds {

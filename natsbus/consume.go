@@ -37,7 +37,7 @@ type ConsumerOptions struct {
 	// consumer is recreated to deliver from the next one, so a restart
 	// after a crash resumes at once instead of waiting out the AckWait of
 	// messages the dead process held.
-	StartAfter uint64
+	StartAfter func() (uint64, error)
 	// MaxAttempts is how often a message may fail while the messages
 	// around it succeed before it is parked as poison (default 5).
 	MaxAttempts int
@@ -64,6 +64,30 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 	if o.AckWait <= 0 {
 		o.AckWait = time.Minute
 	}
+	if o.StartAfter == nil {
+		o.StartAfter = func() (uint64, error) { return 0, nil }
+	}
+	for {
+		err := b.consume(ctx, o, apply)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The broker restarted without the consumer, or NATS is away:
+		// start again from the watermark, which nothing can lose.
+		b.log.Warn("consumer interrupted; resuming from the last applied event", "consumer", o.Durable, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (b *Bus) consume(ctx context.Context, o ConsumerOptions, apply func(context.Context, []Delivery) error) error {
+	after, err := o.StartAfter()
+	if err != nil {
+		return fmt.Errorf("read the last applied sequence: %w", err)
+	}
 	// The caller's watermark, not the consumer's state, says where to
 	// resume: drop the old consumer (its unacked deliveries belonged to a
 	// process that is gone) and start after the watermark.
@@ -71,8 +95,8 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 		return fmt.Errorf("reset consumer %s: %w", o.Durable, err)
 	}
 	deliver, start := jetstream.DeliverAllPolicy, uint64(0)
-	if o.StartAfter > 0 {
-		deliver, start = jetstream.DeliverByStartSequencePolicy, o.StartAfter+1
+	if after > 0 {
+		deliver, start = jetstream.DeliverByStartSequencePolicy, after+1
 	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
 		Durable:       o.Durable,
@@ -82,8 +106,8 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 		OptStartSeq:   start,
 		FilterSubject: SubjectPrefix + ">",
 		AckWait:       o.AckWait,
-		// Never give up on an event: a failure to apply is a failure of
-		// local storage (disk full, say), and skipping would lose it.
+		// Redelivery is the handler's business (it retries in place and
+		// parks poison), so JetStream never gives up on its own.
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * o.Batch,
 	})
@@ -95,12 +119,15 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 		return fmt.Errorf("consume %s: %w", o.Durable, err)
 	}
 	msgs := make(chan jetstream.Msg, o.Batch)
+	var stopErr error
 	go func() {
 		defer close(msgs)
 		for {
 			m, err := iter.Next()
 			if err != nil {
-				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+					errors.Is(err, jetstream.ErrConsumerNotFound) {
+					stopErr = err
 					return
 				}
 				b.log.Warn("waiting for events", "consumer", o.Durable, "err", err)
@@ -123,11 +150,14 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 			return nil
 		case m, ok := <-msgs:
 			if !ok {
-				return nil
+				return fmt.Errorf("message iterator stopped: %w", stopErr)
 			}
 			h.add(m)
 		}
 		h.drain()
+		if h.gap != nil {
+			return h.gap
+		}
 		h.run(ctx)
 	}
 }
@@ -141,6 +171,8 @@ type handler struct {
 	ds       []Delivery
 	ms       []jetstream.Msg
 	attempts map[uint64]int // failed attempts of a message the stream has flowed past
+	lastCons uint64         // consumer sequence of the last delivery
+	gap      error          // a delivery was lost on the way: resume from the watermark
 	applied  uint64         // highest sequence applied
 }
 
@@ -153,6 +185,13 @@ func (h *handler) add(m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
+	// Consumer sequences count every delivery; a jump means the client
+	// dropped one (a slow consumer after a reconnect, say). It would only
+	// come back after AckWait, so start again from the watermark now.
+	if h.lastCons != 0 && meta.Sequence.Consumer > h.lastCons+1 && h.gap == nil {
+		h.gap = fmt.Errorf("deliveries %d to %d were lost on the way", h.lastCons+1, meta.Sequence.Consumer-1)
+	}
+	h.lastCons = max(h.lastCons, meta.Sequence.Consumer)
 	d := Delivery{Seq: meta.Sequence.Stream, Delivered: meta.NumDelivered}
 	if err := json.Unmarshal(m.Data(), &d.Event); err != nil || d.Event.ID == "" {
 		if err == nil {
