@@ -2,10 +2,14 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +153,32 @@ func loadNotification(prefix string, start time.Time) ([]byte, []string) {
 	}
 	body, _ := json.Marshal(map[string]any{"version": "4", "status": "firing", "receiver": "r", "groupKey": "g", "alerts": alerts})
 	return body, ids
+}
+
+// Against a nats-server older than 2.10 Hindsight refuses to start rather
+// than create a stream that silently lacks what it asked for. Debian's
+// nats-server package (2.9) provides one; CI installs it.
+func TestRefusesOldNATSServer(t *testing.T) {
+	bin := "/usr/sbin/nats-server"
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s missing: .ci/run installs Debian's nats-server (2.9) for this test", bin)
+		}
+		t.Skipf("%s missing: apt-get install nats-server (Debian's 2.9) to run this test", bin)
+	}
+	out, _ := exec.Command(bin, "--version").CombinedOutput()
+	if !strings.Contains(string(out), "v2.9.") {
+		t.Skipf("%s is %s, not a 2.9 server", bin, out)
+	}
+	port := natstest.FreePort(t)
+	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(500 * time.Millisecond)
+	_, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NatsURL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
+	if err == nil || !strings.Contains(err.Error(), "too old") || !strings.Contains(err.Error(), "2.10") {
+		t.Fatalf("New against nats-server 2.9 = %v, want a refusal naming 2.10", err)
+	}
 }
