@@ -286,6 +286,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 			return float64(n)
 		}))
 
+	exitAfterCommit := os.Getenv("HINDSIGHT_FAILPOINT") == "exit-after-commit"
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -295,7 +296,16 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 				for i, d := range ds {
 					events[i] = d.Event
 				}
-				return c.Apply(ctx, events, ds[len(ds)-1].Seq)
+				if err := c.Apply(ctx, events, ds[len(ds)-1].Seq); err != nil {
+					return err
+				}
+				if exitAfterCommit {
+					// Failpoint for the crash tests: die between the bbolt
+					// commit and the JetStream ack.
+					a.log.Warn("failpoint exit-after-commit: exiting before the ack", "seq", ds[len(ds)-1].Seq)
+					os.Exit(86)
+				}
+				return nil
 			})
 		if err != nil {
 			a.log.Error("correlator stopped", "err", err)

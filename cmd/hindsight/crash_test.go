@@ -266,3 +266,44 @@ func TestStartupErrorsAreClear(t *testing.T) {
 		})
 	}
 }
+
+// A crash after the bbolt commit and before the JetStream ack (forced by
+// a failpoint) adds nothing when the process comes back: the events of
+// that batch are on exactly one timeline entry each.
+func TestCrashBetweenCommitAndAck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and crashes the binary")
+	}
+	dir := t.TempDir()
+	t.Setenv("HINDSIGHT_FAILPOINT", "exit-after-commit")
+	p := start(t, dir)
+	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	body, ids := notification("commit-crash", 5, base)
+	res, err := http.Post("http://"+p.addr+"/hooks/alertmanager", "application/json", bytes.NewReader(body))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("post: %v %v", err, res)
+	}
+	res.Body.Close()
+	err = p.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 86 {
+		t.Fatalf("process ended with %v, want the failpoint's exit code 86", err)
+	}
+	t.Setenv("HINDSIGHT_FAILPOINT", "")
+	p = start(t, dir)
+	// Send the same notification again, as Alertmanager would.
+	res, err = http.Post("http://"+p.addr+"/hooks/alertmanager", "application/json", bytes.NewReader(body))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("post after restart: %v %v", err, res)
+	}
+	res.Body.Close()
+	time.Sleep(500 * time.Millisecond)
+	seen := timelineIDs(t, http.DefaultClient, p.addr)
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Errorf("event %s is on %d entries after the crash, want 1", id, seen[id])
+		}
+	}
+	if len(seen) != len(ids) {
+		t.Errorf("%d timeline entries, want %d", len(seen), len(ids))
+	}
+}
