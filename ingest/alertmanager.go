@@ -134,6 +134,9 @@ func alertEvent(p amPayload, a template.Alert, receivedAt time.Time) (hindsight.
 	if a.StartsAt.IsZero() {
 		return hindsight.Event{}, errors.New("startsAt is missing")
 	}
+	if err := checkTime("startsAt", a.StartsAt, receivedAt); err != nil {
+		return hindsight.Event{}, err
+	}
 	details := &hindsight.AlertDetails{
 		Name:         a.Labels[model.AlertNameLabel],
 		Fingerprint:  fingerprint(a),
@@ -162,6 +165,9 @@ func alertEvent(p amPayload, a template.Alert, receivedAt time.Time) (hindsight.
 		}
 		if a.EndsAt.Before(a.StartsAt) {
 			return hindsight.Event{}, fmt.Errorf("endsAt %s is before startsAt %s", a.EndsAt.UTC().Format(time.RFC3339Nano), details.StartsAt.Format(time.RFC3339Nano))
+		}
+		if err := checkTime("endsAt", a.EndsAt, receivedAt); err != nil {
+			return hindsight.Event{}, err
 		}
 		details.EndsAt = a.EndsAt.UTC()
 		ev.Kind = hindsight.KindAlertResolved

@@ -65,6 +65,9 @@ func deployEvent(p deployPayload, receivedAt time.Time) (hindsight.Event, error)
 			return hindsight.Event{}, badRequest(reasonBadValue, "field \"time\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
 		}
 		t = parsed.UTC()
+		if err := checkTime("field \"time\":", t, receivedAt); err != nil {
+			return hindsight.Event{}, badRequest(reasonBadValue, "%s", err.Error())
+		}
 	}
 	ev := hindsight.Event{
 		ID:         hindsight.DeployEventID(d, service, t),

@@ -48,6 +48,9 @@ func parseNote(body []byte, receivedAt time.Time) (note, error) {
 			return note{}, badRequest(reasonBadValue, "field \"time\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
 		}
 		n.time = t.UTC()
+		if err := checkTime("field \"time\":", n.time, receivedAt); err != nil {
+			return note{}, badRequest(reasonBadValue, "%s", err.Error())
+		}
 	}
 	return n, nil
 }
