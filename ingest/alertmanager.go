@@ -25,6 +25,16 @@ type amPayload struct {
 	Version         string `json:"version"`
 	GroupKey        string `json:"groupKey"`
 	TruncatedAlerts int    `json:"truncatedAlerts"`
+	// alertErrs[i] says why alert i could not be decoded; such an alert
+	// is rejected alone, so its neighbours are still recorded.
+	alertErrs []error
+}
+
+// amEnvelope decodes the alerts one by one: its Alerts, shallower than
+// template.Data's, takes the "alerts" key.
+type amEnvelope struct {
+	amPayload
+	Alerts []json.RawMessage `json:"alerts"`
 }
 
 // Rejection reports one alert of a notification that was not turned into
@@ -47,12 +57,17 @@ func parseAlertmanager(body []byte, receivedAt time.Time) ([]hindsight.Event, []
 }
 
 func decodeAlertmanager(body []byte) (amPayload, error) {
-	var p amPayload
-	if err := decodeObject(body, &p, false); err != nil {
-		if bad, ok := locateBadTime(body); ok {
-			return p, bad
+	var env amEnvelope
+	if err := decodeObject(body, &env, false); err != nil {
+		return env.amPayload, err
+	}
+	p := env.amPayload
+	p.Alerts = make(template.Alerts, len(env.Alerts))
+	p.alertErrs = make([]error, len(env.Alerts))
+	for i, raw := range env.Alerts {
+		if err := json.Unmarshal(raw, &p.Alerts[i]); err != nil {
+			p.alertErrs[i] = alertDecodeError(raw, err)
 		}
-		return p, err
 	}
 	switch p.Version {
 	case alertmanagerVersion:
@@ -64,35 +79,30 @@ func decodeAlertmanager(body []byte) (amPayload, error) {
 	return p, nil
 }
 
-// locateBadTime names the alert and field of a timestamp that did not
-// parse. encoding/json returns time.Time's own error without saying where
-// it was, so the body is decoded again, only as far as the timestamps.
-// It runs only on the error path.
-func locateBadTime(body []byte) (*requestError, bool) {
-	var p struct {
-		Alerts []struct {
-			StartsAt json.RawMessage `json:"startsAt"`
-			EndsAt   json.RawMessage `json:"endsAt"`
-		} `json:"alerts"`
+// alertDecodeError says what is wrong with an alert that did not decode.
+// encoding/json returns time.Time's own error without saying where it
+// was, so the timestamps are looked at one by one.
+func alertDecodeError(raw json.RawMessage, err error) error {
+	var a struct {
+		StartsAt json.RawMessage `json:"startsAt"`
+		EndsAt   json.RawMessage `json:"endsAt"`
 	}
-	if json.Unmarshal(body, &p) != nil {
-		return nil, false
-	}
-	for i, a := range p.Alerts {
+	if json.Unmarshal(raw, &a) == nil {
 		for _, f := range []struct {
 			name string
 			raw  json.RawMessage
 		}{{"startsAt", a.StartsAt}, {"endsAt", a.EndsAt}} {
-			if f.raw == nil {
-				continue
-			}
 			var t time.Time
-			if err := json.Unmarshal(f.raw, &t); err != nil {
-				return badRequest(reasonBadValue, "alerts[%d].%s: %s is not an RFC 3339 time", i, f.name, clip(string(f.raw))), true
+			if f.raw != nil && json.Unmarshal(f.raw, &t) != nil {
+				return fmt.Errorf("%s: %s is not an RFC 3339 time", f.name, clip(string(f.raw)))
 			}
 		}
 	}
-	return nil, false
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %q: %s is not a %s", te.Field, te.Value, te.Type)
+	}
+	return fmt.Errorf("cannot decode alert: %v", err)
 }
 
 // alertEvents turns each alert of p into one event, or a rejection.
@@ -105,6 +115,10 @@ func alertEvents(p amPayload, receivedAt time.Time) ([]hindsight.Event, []Reject
 		rejected []Rejection
 	)
 	for i, a := range p.Alerts {
+		if i < len(p.alertErrs) && p.alertErrs[i] != nil {
+			rejected = append(rejected, Rejection{Index: i, Error: p.alertErrs[i].Error()})
+			continue
+		}
 		ev, err := alertEvent(p, a, receivedAt)
 		if err != nil {
 			rejected = append(rejected, Rejection{Index: i, Error: err.Error()})

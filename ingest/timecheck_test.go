@@ -48,3 +48,21 @@ func TestImplausibleTimes(t *testing.T) {
 		})
 	}
 }
+
+// One alert with an unparseable time does not cost its neighbours: they
+// are recorded and the bad one is reported (Alertmanager would resend the
+// group forever after a 4xx).
+func TestBadAlertTimeKeepsTheOthers(t *testing.T) {
+	srv, pub := newServer(t, ingest.Options{})
+	body := `{"version":"4","status":"firing","receiver":"r","groupKey":"g","alerts":[
+		{"status":"firing","labels":{"alertname":"Good","service":"s"},"startsAt":"2026-11-22T04:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"g1"},
+		{"status":"firing","labels":{"alertname":"Bad","service":"s"},"startsAt":"not-a-time","fingerprint":"b1"}]}`
+	r := post(t, srv.URL+amPath, []byte(body), nil)
+	if r.status != 200 || r.ok.Accepted != 1 || len(r.ok.Rejected) != 1 || r.ok.Rejected[0].Index != 1 ||
+		!strings.Contains(r.ok.Rejected[0].Error, "startsAt") {
+		t.Fatalf("got %d %s; want 200 with alert 0 accepted and alert 1 rejected for its startsAt", r.status, r.raw)
+	}
+	if n := len(pub.published()); n != 1 {
+		t.Fatalf("published %d events, want 1", n)
+	}
+}
