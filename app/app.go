@@ -73,6 +73,7 @@ type App struct {
 	http     *http.Server
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	unlock   func()
 	closeMu  sync.Mutex
 	closed   bool
 }
@@ -129,8 +130,19 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	// Bind first: a port in use is the commonest startup error, and
+	// nothing else should start before it is known.
+	a.listener, err = net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	if a.opts.NatsURL == "" || a.has(RoleCorrelate) {
+		if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		if a.unlock, err = lockDataDir(o.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.startNATS(ctx, cfg); err != nil {
 		return nil, err
@@ -150,8 +162,8 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 			incs = a.store
 		}
 		h, err := ingest.New(ingest.Options{
-			Publisher: a.bus, Incidents: incs, Auth: auth, MaxBodyBytes: cfg.Limits.MaxBodyBytes,
-			Now: o.Now, Logger: a.log.With("component", "ingest"), Registerer: a.reg,
+			Publisher: a.bus, Incidents: incs, Auth: auth, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxAlertmanagerBodyBytes: cfg.Limits.MaxAlertmanagerBodyBytes,
+			Now: o.Now, Logger: a.log, Registerer: a.reg,
 		})
 		if err != nil {
 			return nil, err
@@ -165,16 +177,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		api.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		api.Error(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
-	})
 
-	a.listener, err = net.Listen("tcp", o.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", o.Listen, err)
-	}
 	a.http = &http.Server{
-		Handler:           mux,
+		Handler:           jsonErrors(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -387,6 +392,12 @@ func (a *App) Close() error {
 	if a.ns != nil {
 		a.ns.Shutdown()
 		a.ns.WaitForShutdown()
+	}
+	if a.listener != nil && a.http == nil {
+		a.listener.Close() // failed during startup, before serving
+	}
+	if a.unlock != nil {
+		a.unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -114,7 +114,12 @@ func incidents(t *testing.T, a *app.App) []hindsight.Incident {
 // eventually polls until cond holds: the correlator folds asynchronously.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	eventuallyWithin(t, 15*time.Second, what, cond)
+}
+
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -391,5 +396,37 @@ func TestAPIAuth(t *testing.T) {
 	}
 	if r := call(t, "GET", "http://"+a.Addr()+"/metrics", "", nil); r.status != 200 {
 		t.Fatalf("/metrics needs no credentials, got %d", r.status)
+	}
+}
+
+// A second Hindsight on the same data directory fails at once, before it
+// can run a second JetStream on the same store.
+func TestSecondInstanceOnOneDataDirFails(t *testing.T) {
+	dir := t.TempDir()
+	boot(t, dir, "")
+	for _, roles := range [][]string{nil, {"ingest"}} {
+		start := time.Now()
+		b, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DataDir: dir, Roles: roles})
+		if b != nil {
+			b.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "in use by another Hindsight") {
+			t.Fatalf("roles %v: second New = %v, want a clear refusal", roles, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("refusal took %s", d)
+		}
+	}
+}
+
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	a := boot(t, t.TempDir(), "")
+	base := "http://" + a.Addr()
+	r := call(t, "GET", base+"/hooks/alertmanager", "", nil)
+	if r.status != 405 || r.header.Get("Allow") == "" || !strings.Contains(string(r.body), "use POST") {
+		t.Fatalf("GET on a hook = %d %v %s, want a JSON 405 saying to POST", r.status, r.header, r.body)
+	}
+	if r := call(t, "GET", base+"/nope", "", nil); r.status != 404 || !strings.Contains(string(r.body), `"error"`) {
+		t.Fatalf("unknown path = %d %s", r.status, r.body)
 	}
 }

@@ -30,7 +30,8 @@ type Config struct {
 		SeverityLabel  string        `yaml:"severity_label"`
 	} `yaml:"correlation"`
 	Limits struct {
-		MaxBodyBytes int64 `yaml:"max_body_bytes"`
+		MaxBodyBytes             int64 `yaml:"max_body_bytes"`
+		MaxAlertmanagerBodyBytes int64 `yaml:"max_alertmanager_body_bytes"`
 	} `yaml:"limits"`
 	NATS struct {
 		StreamReplicas  int           `yaml:"stream_replicas"`
@@ -74,8 +75,8 @@ func LoadConfig(path string) (Config, error) {
 	if _, err := c.correlation(); err != nil {
 		return c, fmt.Errorf("config %s: correlation: %w", path, err)
 	}
-	if c.Limits.MaxBodyBytes < 0 {
-		return c, fmt.Errorf("config %s: limits.max_body_bytes is negative", path)
+	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxAlertmanagerBodyBytes < 0 {
+		return c, fmt.Errorf("config %s: limits: a body limit is negative", path)
 	}
 	if _, err := c.syncInterval(); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)

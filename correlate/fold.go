@@ -139,6 +139,8 @@ func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hinds
 		StartedAt: first.startsAt,
 		Status:    hindsight.StatusOpen,
 		Service:   cmp.Or(first.info().Service, key),
+		// Lists are never null in JSON.
+		SuspectedChanges: []hindsight.SuspectedChange{},
 	}
 	_, keyWhy := c.Key(first.info())
 	if l := keyLabel(c, first.info()); l != "" {

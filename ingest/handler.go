@@ -23,8 +23,13 @@ const (
 
 // Defaults for Options.
 const (
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultPublishTimeout = 10 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxAlertmanagerBodyBytes is larger: Alertmanager sends a
+	// whole group in one notification and never retries a 4xx, so a limit
+	// a big outage can exceed would lose the group, resolutions included.
+	// 32 MiB is about 30,000 alerts with Kubernetes-sized label sets.
+	DefaultMaxAlertmanagerBodyBytes = 32 << 20
+	DefaultPublishTimeout           = 10 * time.Second
 )
 
 // retryAfter is the Retry-After of a 503, in seconds: long enough for a
@@ -38,8 +43,12 @@ type Options struct {
 	// registered.
 	Incidents Incidents
 	Auth      AuthConfig
-	// MaxBodyBytes bounds a request body (default DefaultMaxBodyBytes).
+	// MaxBodyBytes bounds a deploy or note body (default
+	// DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxAlertmanagerBodyBytes bounds an Alertmanager notification
+	// (default DefaultMaxAlertmanagerBodyBytes).
+	MaxAlertmanagerBodyBytes int64
 	// PublishTimeout bounds the work of one request: the incident lookup
 	// and the publish (default DefaultPublishTimeout).
 	PublishTimeout time.Duration
@@ -90,6 +99,9 @@ func New(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("ingest: %s credentials: %w", c.name, err)
 		}
 	}
+	if opts.MaxAlertmanagerBodyBytes <= 0 {
+		opts.MaxAlertmanagerBodyBytes = DefaultMaxAlertmanagerBodyBytes
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -108,10 +120,10 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	h := &Handler{mux: http.NewServeMux(), opts: opts, log: log.With("component", "ingest"), metrics: m}
-	h.handle(RouteAlertmanager, endpoint{source: hindsight.SourceAlertmanager, creds: opts.Auth.Alertmanager, status: http.StatusOK, build: h.alertmanager})
-	h.handle(RouteDeploy, endpoint{source: hindsight.SourceDeploy, creds: opts.Auth.Deploy, status: http.StatusOK, build: h.deploy})
+	h.handle(RouteAlertmanager, endpoint{source: hindsight.SourceAlertmanager, creds: opts.Auth.Alertmanager, status: http.StatusOK, maxBody: opts.MaxAlertmanagerBodyBytes, build: h.alertmanager})
+	h.handle(RouteDeploy, endpoint{source: hindsight.SourceDeploy, creds: opts.Auth.Deploy, status: http.StatusOK, maxBody: opts.MaxBodyBytes, build: h.deploy})
 	if opts.Incidents != nil {
-		h.handle(RouteNotes, endpoint{source: hindsight.SourceNote, creds: opts.Auth.API, status: http.StatusCreated, build: h.note})
+		h.handle(RouteNotes, endpoint{source: hindsight.SourceNote, creds: opts.Auth.API, status: http.StatusCreated, maxBody: opts.MaxBodyBytes, build: h.note})
 	}
 	return h, nil
 }
@@ -135,9 +147,10 @@ type batch struct {
 // endpoint is one route: who may call it, how a body becomes events, and
 // the status of success.
 type endpoint struct {
-	source hindsight.Source
-	creds  Credentials
-	status int
+	source  hindsight.Source
+	creds   Credentials
+	status  int
+	maxBody int64
 	// build returns a *requestError for the caller's mistakes; any other
 	// error is ours (a failed incident lookup).
 	build func(ctx context.Context, r *http.Request, body []byte, receivedAt time.Time) (batch, error)
@@ -161,7 +174,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		h.fail(w, r, ep.source, err)
 		return
 	}
-	body, err := readBody(w, r, h.opts.MaxBodyBytes)
+	body, err := readBody(w, r, ep.maxBody)
 	if err == nil {
 		err = checkUTF8(body)
 	}
@@ -257,12 +270,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, source hindsight.
 		h.refuse(w, r, source, re)
 		return
 	}
-	h.log.Error("request failed", "source", source, "remote", r.RemoteAddr, "error", err)
 	if errors.Is(err, hindsight.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		// The sender retries; Hindsight's own readiness says the rest.
+		h.log.Warn("request failed: broker unavailable", "source", source, "remote", r.RemoteAddr, "error", err)
 		w.Header().Set("Retry-After", retryAfter)
 		writeJSON(w, http.StatusServiceUnavailable, errorResponse{Error: "event broker unavailable: retry later"})
 		return
 	}
+	h.log.Error("request failed", "source", source, "remote", r.RemoteAddr, "error", err)
 	writeJSON(w, http.StatusInternalServerError, errorResponse{Error: "internal error: events not recorded"})
 }
 

@@ -58,7 +58,7 @@ func TestLogs(t *testing.T) {
 		{name: "rejected request", path: deployPath, body: `{"status":"started"}`, want: []string{"WARN request rejected reason=missing_field status=400 source=deploy"}},
 		{name: "rejected alert", path: amPath, body: string(partial), want: []string{"WARN alerts rejected rejected=1 accepted=1 source=alertmanager"}},
 		{name: "truncated notification", path: amPath, body: truncated, want: []string{"WARN alertmanager truncated the notification truncated_alerts=3"}},
-		{name: "publish failure", path: deployPath, body: goodDeploy, publisher: &recordingPublisher{err: fmt.Errorf("nats: %w", hindsight.ErrUnavailable)}, want: []string{"ERROR request failed source=deploy"}},
+		{name: "publish failure", path: deployPath, body: goodDeploy, publisher: &recordingPublisher{err: fmt.Errorf("nats: %w", hindsight.ErrUnavailable)}, want: []string{"WARN request failed: broker unavailable source=deploy"}},
 		{name: "other failure", path: deployPath, body: goodDeploy, publisher: &recordingPublisher{err: errors.New("boom")}, want: []string{"ERROR request failed source=deploy"}},
 	}
 	for _, tc := range tests {

@@ -82,7 +82,9 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("disconnected from NATS", "err", err)
+			if err != nil { // nil: we closed it
+				log.Warn("disconnected from NATS", "err", err)
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil {
