@@ -2,30 +2,44 @@ package hindsight
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
-// FormatDuration renders a duration the way people write them: 45s, 24m,
-// 1h13m, 2d3h. It rounds down to the largest two units.
+// FormatDuration renders a duration the way an SRE writes it: "45s" under
+// a minute, "4m30s" under ten minutes, "1h13m" or "24m" under a day, "2d3h"
+// beyond, each rounded to its smallest unit and without zero parts ("1h",
+// not "1h0m0s").
 func FormatDuration(d time.Duration) string {
 	if d < 0 {
+		if d == math.MinInt64 {
+			d++
+		}
 		return "-" + FormatDuration(-d)
 	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 24*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
+	if s := d.Round(time.Second); s < time.Minute {
+		return fmt.Sprintf("%ds", s/time.Second)
+	} else if s < 10*time.Minute {
+		m, sec := s/time.Minute, s%time.Minute/time.Second
+		if sec == 0 {
+			return fmt.Sprintf("%dm", m)
+		}
+		return fmt.Sprintf("%dm%ds", m, sec)
+	}
+	if m := d.Round(time.Minute); m < 24*time.Hour {
+		h, min := m/time.Hour, m%time.Hour/time.Minute
+		switch {
+		case h == 0:
+			return fmt.Sprintf("%dm", min)
+		case min == 0:
 			return fmt.Sprintf("%dh", h)
 		}
-		return fmt.Sprintf("%dh%dm", h, m)
+		return fmt.Sprintf("%dh%dm", h, min)
 	}
-	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-	if h == 0 {
+	h := d.Round(time.Hour)
+	days, hours := h/(24*time.Hour), h%(24*time.Hour)/time.Hour
+	if hours == 0 {
 		return fmt.Sprintf("%dd", days)
 	}
-	return fmt.Sprintf("%dd%dh", days, h)
+	return fmt.Sprintf("%dd%dh", days, hours)
 }

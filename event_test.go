@@ -45,7 +45,7 @@ func TestFormatDuration(t *testing.T) {
 		d    time.Duration
 		want string
 	}{
-		{45 * time.Second, "45s"}, {24 * time.Minute, "24m"}, {73 * time.Minute, "1h13m"}, {2 * time.Hour, "2h"},
+		{45 * time.Second, "45s"}, {135 * time.Second, "2m15s"}, {24*time.Minute + 20*time.Second, "24m"}, {24 * time.Minute, "24m"}, {73 * time.Minute, "1h13m"}, {2 * time.Hour, "2h"},
 		{51 * time.Hour, "2d3h"}, {48 * time.Hour, "2d"}, {-5 * time.Minute, "-5m"}, {0, "0s"},
 	} {
 		if got := hindsight.FormatDuration(tc.d); got != tc.want {

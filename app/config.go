@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -48,8 +49,8 @@ type Config struct {
 
 // CredentialsConfig is one endpoint's auth.
 type CredentialsConfig struct {
-	BearerToken     string `yaml:"bearer_token"`
-	BearerTokenFile string `yaml:"bearer_token_file"`
+	BearerToken     *string `yaml:"bearer_token"`
+	BearerTokenFile string  `yaml:"bearer_token_file"`
 	BasicAuth       *struct {
 		Username     string `yaml:"username"`
 		Password     string `yaml:"password"`
@@ -70,7 +71,7 @@ func LoadConfig(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return c, fmt.Errorf("config %s: %s", path, yamlMessage(err))
 	}
 	if _, err := c.correlation(); err != nil {
 		return c, fmt.Errorf("config %s: correlation: %w", path, err)
@@ -82,6 +83,25 @@ func LoadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// goTypes matches the Go type names yaml puts in its messages, which mean
+// nothing to the person who wrote the file.
+var goTypes = regexp.MustCompile(` (in|into) type [^\n]*`)
+
+func yamlMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	msg = goTypes.ReplaceAllStringFunc(msg, func(m string) string {
+		switch {
+		case strings.HasPrefix(m, " in type"):
+			return " (no such setting; see deploy/hindsight.yml)"
+		case strings.Contains(m, "time.Duration"):
+			return " as a duration (like 10m or 1h30m)"
+		}
+		return ""
+	})
+	return msg
 }
 
 func (c Config) correlation() (correlate.Config, error) {
@@ -132,10 +152,17 @@ func (c Config) auth() (ingest.AuthConfig, error) {
 
 func (cc CredentialsConfig) resolve() (ingest.Credentials, error) {
 	var out ingest.Credentials
-	if cc.BearerToken != "" && cc.BearerTokenFile != "" {
+	if cc.BearerToken != nil && cc.BearerTokenFile != "" {
 		return out, errors.New("set bearer_token or bearer_token_file, not both")
 	}
-	out.BearerToken = cc.BearerToken
+	if cc.BearerToken != nil {
+		if *cc.BearerToken == "" {
+			// An unset variable in a templated config, most likely:
+			// refuse rather than run without the auth that was meant.
+			return out, errors.New("bearer_token is empty")
+		}
+		out.BearerToken = *cc.BearerToken
+	}
 	if cc.BearerTokenFile != "" {
 		t, err := readSecret(cc.BearerTokenFile)
 		if err != nil {

@@ -26,6 +26,8 @@ func TestLoadConfig(t *testing.T) {
 		{"missing token file", "auth:\n  deploy: {bearer_token_file: /nonexistent}\n", "/nonexistent"},
 		{"both token and file", "auth:\n  deploy: {bearer_token: a, bearer_token_file: " + secret + "}\n", "not both"},
 		{"basic auth without password", "auth:\n  api: {basic_auth: {username: u}}\n", "password"},
+		{"empty bearer token", "auth:\n  deploy: {bearer_token: \"\"}\n", "bearer_token is empty"},
+		{"typo names the key, not Go types", "correlation:\n  key_lables: [x]\n", "key_lables not found (no such setting"},
 		{"bad sync interval", "nats:\n  sync_interval: sometimes\n", "sync_interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

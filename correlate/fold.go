@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -229,10 +230,12 @@ func keyLabel(c Config, e *hindsight.Event) string {
 	return ""
 }
 
+// lastResolved is the occurrence whose resolution resolved the incident;
+// of several in the same instant, the one last on the timeline.
 func lastResolved(occs []*occurrence) *occurrence {
 	last := occs[0]
 	for _, o := range occs {
-		if o.endsAt.After(last.endsAt) {
+		if o.endsAt.After(last.endsAt) || (o.endsAt.Equal(last.endsAt) && o.resolved != nil && last.resolved != nil && o.resolved.ID > last.resolved.ID) {
 			last = o
 		}
 	}
@@ -359,7 +362,7 @@ func (c Config) suspect(inc *hindsight.Incident, d *hindsight.Event) hindsight.S
 		EventID: d.ID, Time: d.Time.UTC(), Service: d.Service, Environment: d.Deploy.Environment,
 		Version: d.Deploy.Version, Status: d.Deploy.Status, Actor: d.Deploy.Actor, Commit: d.Deploy.Commit,
 		URL: d.Deploy.URL, Description: d.Deploy.Description,
-		MinutesBefore: float64(before.Round(time.Second)) / float64(time.Minute),
+		MinutesBefore: math.Round(before.Minutes()*10) / 10,
 		Score:         float64(int(min(score, 1)*1000+0.5)) / 1000,
 		Reason:        strings.Join(reasons, "; "),
 	}

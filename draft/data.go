@@ -514,9 +514,12 @@ func (d *Data) suspects() {
 		case "rolled_back":
 			what = "rolled-back deploy"
 		}
-		s.Sentence = fmt.Sprintf("%s of %s at %s, %s before the first alert", what, s.What, fullTime(c.Time, d.Location), formatDuration(s.Before))
+		// The reason already says how long before the first alert.
+		s.Sentence = fmt.Sprintf("%s of %s at %s", what, s.What, fullTime(c.Time, d.Location))
 		if s.Reason != "" {
 			s.Sentence += " (" + s.Reason + ")"
+		} else {
+			s.Sentence += ", " + formatDuration(s.Before) + " before the first alert"
 		}
 		d.Suspects = append(d.Suspects, s)
 		if c.Score > d.Incident.SuspectedChanges[top].Score {

@@ -88,18 +88,31 @@ func parse(fs *flag.FlagSet, args []string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		f.Usage += fmt.Sprintf(" ($%s)", envName(f.Name))
 	})
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may follow arguments too (hindsight postmortem ID --server URL).
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
 		}
-		return usageError{err}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
+	_ = fs.Parse(append([]string{"--"}, positional...)) // leaves them in fs.Args()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(f.Name)); ok && !set[f.Name] && err == nil {
 			if e := fs.Set(f.Name, v); e != nil {
+				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+					e = errors.New("want true or false")
+				}
 				err = usageError{fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)}
 			}
 		}

@@ -61,7 +61,7 @@ func TestDeployAndPostmortemCommands(t *testing.T) {
 		t.Fatal("no incident with the deploy as suspected change")
 	}
 	out.Reset()
-	if code := run([]string{"postmortem", "--server", server, id}, &out, &errb); code != 0 {
+	if code := run([]string{"postmortem", id, "--server", server}, &out, &errb); code != 0 {
 		t.Fatalf("postmortem: exit %d, %s", code, errb.String())
 	}
 	if md := out.String(); !strings.Contains(md, "## Timeline") || !strings.Contains(md, "v2.3.1") {
@@ -87,7 +87,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("HINDSIGHT_INSECURE", "maybe")
 	fs = newFlags("x", &bytes.Buffer{})
 	fs.Bool("insecure", false, "")
-	if err := parse(fs, nil); err == nil || !strings.Contains(err.Error(), "HINDSIGHT_INSECURE") {
+	if err := parse(fs, nil); err == nil || !strings.Contains(err.Error(), "HINDSIGHT_INSECURE") || !strings.Contains(err.Error(), "true or false") {
 		t.Fatalf("bad env value: err = %v, want it named", err)
 	}
 }
