@@ -63,19 +63,20 @@ type Options struct {
 
 // App is a running Hindsight.
 type App struct {
-	opts     Options
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	ns       *server.Server
-	bus      *natsbus.Bus
-	store    *boltstore.Store
-	listener net.Listener
-	http     *http.Server
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	unlock   func()
-	closeMu  sync.Mutex
-	closed   bool
+	opts      Options
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	ns        *server.Server
+	bus       *natsbus.Bus
+	store     *boltstore.Store
+	listener  net.Listener
+	http      *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	unlock    func()
+	stopWatch context.CancelFunc
+	closeMu   sync.Mutex
+	closed    bool
 }
 
 // Run starts Hindsight and serves until ctx is done, then shuts down
@@ -246,6 +247,19 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 			return err
 		}
 		a.ns, bo.Server = ns, ns
+		reserve := uint64(cfg.NATS.MinFreeDisk)
+		if cfg.NATS.MinFreeDisk == 0 {
+			reserve = 64 << 20
+		}
+		store := filepath.Join(a.opts.DataDir, "jetstream")
+		bo.Guard = natsbus.NewDiskGuard(store, reserve)
+		a.wg.Add(1)
+		watch, stop := context.WithCancel(context.Background())
+		a.stopWatch = stop
+		go func() {
+			defer a.wg.Done()
+			bo.Guard.Run(watch, ns, store, time.Second, a.log.With("component", "nats"))
+		}()
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -338,6 +352,8 @@ func (a *App) readyz(w http.ResponseWriter, _ *http.Request) {
 	ready := true
 	if err := a.bus.Ready(); err != nil {
 		checks["nats"], ready = err.Error(), false
+	} else if a.ns != nil && !a.ns.JetStreamEnabled() {
+		checks["nats"], ready = "embedded JetStream is restarting", false
 	} else {
 		checks["nats"] = "ok"
 	}
@@ -381,6 +397,9 @@ func (a *App) Close() error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.stopWatch != nil {
+		a.stopWatch()
 	}
 	a.wg.Wait()
 	if a.bus != nil {

@@ -23,6 +23,10 @@ type Config struct {
 		Alertmanager CredentialsConfig `yaml:"alertmanager"`
 		Deploy       CredentialsConfig `yaml:"deploy"`
 		API          CredentialsConfig `yaml:"api"`
+		// GitHub is the secret of the GitHub webhook calling
+		// /hooks/github; without it that route takes auth.deploy's
+		// credentials.
+		GitHub *SecretConfig `yaml:"github"`
 	} `yaml:"auth"`
 	Correlation struct {
 		KeyLabels      []string      `yaml:"key_labels"`
@@ -44,6 +48,10 @@ type Config struct {
 		// SyncInterval of the embedded server; empty or "always" fsyncs
 		// before every acknowledgement.
 		SyncInterval string `yaml:"sync_interval"`
+		// MinFreeDisk is the free space (bytes) below which the embedded
+		// JetStream refuses events with 503 instead of failing a write
+		// (default 64 MiB).
+		MinFreeDisk int64 `yaml:"min_free_disk"`
 	} `yaml:"nats"`
 }
 
@@ -56,6 +64,15 @@ type CredentialsConfig struct {
 		Password     string `yaml:"password"`
 		PasswordFile string `yaml:"password_file"`
 	} `yaml:"basic_auth"`
+	// StandardWebhooks is a signing secret ("whsec_..."): requests
+	// signed with it are accepted too. Only auth.deploy takes one.
+	StandardWebhooks *SecretConfig `yaml:"standard_webhooks"`
+}
+
+// SecretConfig is a shared signing secret, inline or from a file.
+type SecretConfig struct {
+	Secret     *string `yaml:"secret"`
+	SecretFile string  `yaml:"secret_file"`
 }
 
 // LoadConfig reads and checks a config file; "" gives the defaults.
@@ -146,8 +163,36 @@ func (c Config) auth() (ingest.AuthConfig, error) {
 		if *x.out, err = x.in.resolve(); err != nil {
 			return a, fmt.Errorf("auth.%s: %w", x.name, err)
 		}
+		if x.in.StandardWebhooks != nil && x.name != "deploy" {
+			return a, fmt.Errorf("auth.%s: standard_webhooks is accepted only under auth.deploy", x.name)
+		}
+	}
+	if sw := c.Auth.Deploy.StandardWebhooks; sw != nil {
+		if a.DeployStandardWebhooksSecret, err = sw.resolve(); err != nil {
+			return a, fmt.Errorf("auth.deploy.standard_webhooks: %w", err)
+		}
+	}
+	if gh := c.Auth.GitHub; gh != nil {
+		if a.GitHubSecret, err = gh.resolve(); err != nil {
+			return a, fmt.Errorf("auth.github: %w", err)
+		}
 	}
 	return a, nil
+}
+
+func (sc SecretConfig) resolve() (string, error) {
+	switch {
+	case sc.Secret != nil && sc.SecretFile != "":
+		return "", errors.New("set secret or secret_file, not both")
+	case sc.SecretFile != "":
+		return readSecret(sc.SecretFile)
+	case sc.Secret == nil:
+		return "", errors.New("set secret or secret_file")
+	case *sc.Secret == "":
+		// An unset variable in a templated config, most likely.
+		return "", errors.New("secret is empty")
+	}
+	return *sc.Secret, nil
 }
 
 func (cc CredentialsConfig) resolve() (ingest.Credentials, error) {

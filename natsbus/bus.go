@@ -55,6 +55,8 @@ type Options struct {
 	MaxAge time.Duration
 	Name   string // client name shown by the server
 	Logger *slog.Logger
+	// Guard, when set, refuses publishes while the disk is full.
+	Guard *DiskGuard
 }
 
 // Bus is a connection to JetStream with the events stream in place.
@@ -63,6 +65,7 @@ type Bus struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	log    *slog.Logger
+	guard  *DiskGuard
 }
 
 // Open connects, checks the server version and creates or updates the
@@ -137,7 +140,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, err)
 	}
-	return &Bus{nc: nc, js: js, stream: stream, log: log}, nil
+	return &Bus{nc: nc, js: js, stream: stream, log: log, guard: o.Guard}, nil
 }
 
 // StreamConfig is the events stream's configuration for o.
@@ -200,6 +203,9 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) Ready() error {
 	if s := b.nc.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("NATS connection is %s", s)
+	}
+	if b.guard != nil {
+		return b.guard.Err()
 	}
 	return nil
 }
