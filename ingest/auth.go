@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -39,6 +40,19 @@ type AuthConfig struct {
 	Alertmanager Credentials // POST /hooks/alertmanager
 	Deploy       Credentials // POST /hooks/deploy
 	API          Credentials // POST /api/v1/incidents/{id}/notes
+
+	// DeployStandardWebhooksSecret ("whsec_" and the base64 of the key)
+	// lets POST /hooks/deploy also accept requests signed as Standard
+	// Webhooks do (webhook-id, webhook-timestamp, webhook-signature),
+	// within StandardWebhooksTolerance of Hindsight's clock. Deploy's
+	// credentials, when set, are accepted too.
+	DeployStandardWebhooksSecret string
+	// GitHubSecret is the secret of the GitHub webhook that calls POST
+	// /hooks/github: every request must then carry a matching
+	// X-Hub-Signature-256. Without it the route takes what POST
+	// /hooks/deploy takes (GitHub can send basic auth from the URL's
+	// user:password@), and is open only when that is.
+	GitHubSecret string
 }
 
 // Unprotected lists the route patterns that accept requests without any
@@ -50,8 +64,12 @@ func (a AuthConfig) Unprotected() []string {
 	if !a.Alertmanager.Configured() {
 		open = append(open, RouteAlertmanager)
 	}
-	if !a.Deploy.Configured() {
+	deployOpen := !a.Deploy.Configured() && a.DeployStandardWebhooksSecret == ""
+	if deployOpen {
 		open = append(open, RouteDeploy)
+	}
+	if deployOpen && a.GitHubSecret == "" {
+		open = append(open, RouteGitHub)
 	}
 	if !a.API.Configured() {
 		open = append(open, RouteNotes)
@@ -109,4 +127,20 @@ func secretEqual(got, want string) int {
 	g := sha256.Sum256([]byte(got))
 	w := sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(g[:], w[:])
+}
+
+// signers returns the body signatures that POST /hooks/deploy and POST
+// /hooks/github accept (nil when none is configured).
+func (a AuthConfig) signers() (deploy, gitHub bodySigner, err error) {
+	if a.DeployStandardWebhooksSecret != "" {
+		sw, err := newStandardWebhooksSigner(a.DeployStandardWebhooksSecret)
+		if err != nil {
+			return nil, nil, fmt.Errorf("deploy Standard Webhooks secret: %w", err)
+		}
+		deploy = sw
+	}
+	if a.GitHubSecret != "" {
+		gitHub = gitHubSigner{secret: []byte(a.GitHubSecret)}
+	}
+	return deploy, gitHub, nil
 }

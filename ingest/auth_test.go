@@ -116,9 +116,12 @@ func TestUnprotected(t *testing.T) {
 		auth ingest.AuthConfig
 		want []string
 	}{
-		{name: "nothing configured", auth: ingest.AuthConfig{}, want: []string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteNotes}},
+		{name: "nothing configured", auth: ingest.AuthConfig{}, want: []string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteGitHub, ingest.RouteNotes}},
 		{name: "hooks protected", auth: ingest.AuthConfig{Alertmanager: tok, Deploy: ingest.Credentials{Username: "u", Password: "p"}}, want: []string{ingest.RouteNotes}},
+		// Without its own secret, the GitHub route takes the deploy route's credentials.
 		{name: "all protected", auth: ingest.AuthConfig{Alertmanager: tok, Deploy: tok, API: tok}, want: nil},
+		{name: "github secret only", auth: ingest.AuthConfig{GitHubSecret: "s"}, want: []string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteNotes}},
+		{name: "deploy signed only", auth: ingest.AuthConfig{DeployStandardWebhooksSecret: swSecret}, want: []string{ingest.RouteAlertmanager, ingest.RouteNotes}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

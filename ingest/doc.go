@@ -12,6 +12,22 @@
 // as "duplicates"); later repeats are published again and the correlator
 // drops them by ID.
 //
+// Deploys also arrive in the formats pipelines already send. POST
+// /hooks/github takes GitHub's deployment_status webhook: a status
+// becomes a deploy event (pending, queued, in_progress: started; success:
+// succeeded; failure, error: failed) whose deploy ID names the GitHub
+// deployment, so that a redelivery, and the statuses of one deployment
+// that mean the same thing, collapse onto one event; ping, inactive and
+// every other event type answer 200 {"ignored": ...}. Argo CD's
+// notifications post Hindsight's own deploy JSON to /hooks/deploy (see
+// deploy/argocd-notifications.yaml). Senders that sign their requests
+// authenticate by signature: GitHub's X-Hub-Signature-256 on
+// /hooks/github, Standard Webhooks (webhook-id, webhook-timestamp,
+// webhook-signature, refused outside a 5m replay window) on /hooks/deploy.
+// A request that relies on a signature is refused unread without one;
+// with one, its body is read within the limit and the signature verified
+// (in constant time) before anything decodes it.
+//
 // Status codes follow what senders do with them. Alertmanager retries a
 // 5xx but never retries a 4xx within a flush (it resends the group on the
 // next group_interval, forever), so a 4xx means the request can never
@@ -35,6 +51,9 @@
 //     the stream's duplicate window.
 //   - Alertmanager's truncatedAlerts (alerts dropped to honour max_alerts)
 //     never reach Hindsight; they are only logged.
+//   - A Standard Webhooks message's webhook-id becomes the deploy ID of a
+//     body without "id", so the sender's retries collapse; a body with
+//     "id" keeps its own.
 //   - Without credentials an endpoint is open to anyone who can reach it;
 //     AuthConfig.Unprotected lists such endpoints so that the program can
 //     refuse to listen beyond loopback.

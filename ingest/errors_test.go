@@ -78,7 +78,7 @@ func TestRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, pub := newServer(t, ingest.Options{MaxBodyBytes: tc.maxBody})
+			srv, pub := newServer(t, ingest.Options{MaxBodyBytes: tc.maxBody, MaxAlertmanagerBodyBytes: tc.maxBody})
 			r := post(t, srv.URL+tc.path, []byte(tc.body), tc.header)
 			if r.status != tc.wantStatus {
 				t.Fatalf("status %d (%s), want %d", r.status, r.raw, tc.wantStatus)
@@ -191,7 +191,7 @@ func TestMethodAndRoutes(t *testing.T) {
 		if r := post(t, srv.URL+notesPath, []byte(`{"text":"x"}`), nil); r.status != http.StatusNotFound {
 			t.Errorf("status %d, want 404", r.status)
 		}
-		if got, want := strings.Join(h.Routes(), ","), ingest.RouteAlertmanager+","+ingest.RouteDeploy; got != want {
+		if got, want := strings.Join(h.Routes(), ","), ingest.RouteAlertmanager+","+ingest.RouteDeploy+","+ingest.RouteGitHub; got != want {
 			t.Errorf("routes %s, want %s", got, want)
 		}
 	})

@@ -18,6 +18,7 @@ import (
 const (
 	RouteAlertmanager = "POST /hooks/alertmanager"
 	RouteDeploy       = "POST /hooks/deploy"
+	RouteGitHub       = "POST /hooks/github"
 	RouteNotes        = "POST /api/v1/incidents/{id}/notes"
 )
 
@@ -99,6 +100,10 @@ func New(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("ingest: %s credentials: %w", c.name, err)
 		}
 	}
+	deploySig, gitHubSig, err := opts.Auth.signers()
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
 	if opts.MaxAlertmanagerBodyBytes <= 0 {
 		opts.MaxAlertmanagerBodyBytes = DefaultMaxAlertmanagerBodyBytes
 	}
@@ -121,7 +126,8 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{mux: http.NewServeMux(), opts: opts, log: log.With("component", "ingest"), metrics: m}
 	h.handle(RouteAlertmanager, endpoint{source: hindsight.SourceAlertmanager, creds: opts.Auth.Alertmanager, status: http.StatusOK, maxBody: opts.MaxAlertmanagerBodyBytes, build: h.alertmanager})
-	h.handle(RouteDeploy, endpoint{source: hindsight.SourceDeploy, creds: opts.Auth.Deploy, status: http.StatusOK, maxBody: opts.MaxBodyBytes, build: h.deploy})
+	h.handle(RouteDeploy, endpoint{source: hindsight.SourceDeploy, creds: opts.Auth.Deploy, sig: deploySig, status: http.StatusOK, maxBody: opts.MaxBodyBytes, build: h.deploy})
+	h.handle(RouteGitHub, h.gitHubEndpoint(opts.Auth.Deploy, deploySig, gitHubSig))
 	if opts.Incidents != nil {
 		h.handle(RouteNotes, endpoint{source: hindsight.SourceNote, creds: opts.Auth.API, status: http.StatusCreated, maxBody: opts.MaxBodyBytes, build: h.note})
 	}
@@ -142,15 +148,24 @@ func (h *Handler) Routes() []string { return append([]string(nil), h.routes...) 
 type batch struct {
 	events   []hindsight.Event
 	rejected []Rejection
+	// reply, when set, is the answer to a request that records nothing
+	// (a GitHub ping or an event type Hindsight ignores).
+	reply any
 }
 
 // endpoint is one route: who may call it, how a body becomes events, and
 // the status of success.
 type endpoint struct {
-	source  hindsight.Source
-	creds   Credentials
+	source hindsight.Source
+	creds  Credentials
+	// sig, when set, is a signature over the body that authenticates a
+	// request as well as creds do (or alone, when creds are not
+	// configured).
+	sig     bodySigner
 	status  int
 	maxBody int64
+	// checkType checks the Content-Type (default checkContentType).
+	checkType func(http.Header) error
 	// build returns a *requestError for the caller's mistakes; any other
 	// error is ours (a failed incident lookup).
 	build func(ctx context.Context, r *http.Request, body []byte, receivedAt time.Time) (batch, error)
@@ -163,22 +178,15 @@ func (h *Handler) handle(pattern string, ep endpoint) {
 
 // serve runs one request through the same steps for every endpoint:
 // authenticate before reading anything, then check, read, build, publish.
+// (A signature over the body is checked once the body is read, before
+// anything looks into it: see endpoint.read.)
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	receivedAt := h.opts.Now().UTC()
-	if !ep.creds.Authorized(r) {
-		ep.creds.Challenge(w.Header())
-		h.refuse(w, r, ep.source, &requestError{status: http.StatusUnauthorized, reason: reasonUnauthorized, msg: "missing or wrong credentials"})
-		return
-	}
-	if err := checkContentType(r.Header); err != nil {
-		h.fail(w, r, ep.source, err)
-		return
-	}
-	body, err := readBody(w, r, ep.maxBody)
-	if err == nil {
-		err = checkUTF8(body)
-	}
+	body, err := ep.read(w, r, receivedAt)
 	if err != nil {
+		if re := (*requestError)(nil); errors.As(err, &re) && re.status == http.StatusUnauthorized {
+			ep.creds.Challenge(w.Header())
+		}
 		h.fail(w, r, ep.source, err)
 		return
 	}
@@ -187,6 +195,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	b, err := ep.build(ctx, r, body, receivedAt)
 	if err != nil {
 		h.fail(w, r, ep.source, err)
+		return
+	}
+	if b.reply != nil {
+		writeJSON(w, ep.status, b.reply)
 		return
 	}
 	dups, err := h.publish(ctx, ep.source, b.events)
@@ -221,8 +233,8 @@ func (h *Handler) alertmanager(_ context.Context, r *http.Request, body []byte, 
 	return batch{events: events, rejected: rejected}, err
 }
 
-func (h *Handler) deploy(_ context.Context, _ *http.Request, body []byte, receivedAt time.Time) (batch, error) {
-	ev, err := parseDeploy(body, receivedAt)
+func (h *Handler) deploy(_ context.Context, r *http.Request, body []byte, receivedAt time.Time) (batch, error) {
+	ev, err := parseDeployMessage(body, r.Header.Get(headerWebhookID), receivedAt)
 	if err != nil {
 		return batch{}, err
 	}

@@ -38,8 +38,8 @@ func TestMetrics(t *testing.T) {
 	received, rejected, deduplicated, duration := h.Metrics()
 
 	// Before any request every source is exported at zero.
-	if n := testutil.CollectAndCount(received); n != 3 {
-		t.Errorf("%d received series before any request, want 3 (one per source)", n)
+	if n := testutil.CollectAndCount(received); n != 4 {
+		t.Errorf("%d received series before any request, want 4 (one per source and github)", n)
 	}
 
 	auth := map[string]string{"Authorization": "Bearer " + fixtureToken}
@@ -108,8 +108,8 @@ func TestMetrics(t *testing.T) {
 		if n := testutil.CollectAndCount(duration); n != 3 {
 			t.Errorf("%d publish duration series, want 3 (one per source)", n)
 		}
-		if n := testutil.CollectAndCount(reg); n != 3+9+1+3 {
-			t.Errorf("registry holds %d series, want %d", n, 3+9+1+3)
+		if n := testutil.CollectAndCount(reg); n != 4+9+1+3 {
+			t.Errorf("registry holds %d series, want %d", n, 4+9+1+3)
 		}
 	})
 	t.Run("one publish observed per accepted request", func(t *testing.T) {
