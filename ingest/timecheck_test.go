@@ -66,3 +66,25 @@ func TestBadAlertTimeKeepsTheOthers(t *testing.T) {
 		t.Fatalf("published %d events, want 1", n)
 	}
 }
+
+// Deeply nested JSON is refused with a 400, not a crash or a stack
+// overflow, and nothing is published.
+func TestDeepNesting(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 100000) + `1` + strings.Repeat(`}`, 100000)
+	for _, tc := range []struct{ name, path, body string }{
+		{"alertmanager annotations", amPath, `{"version":"4","alerts":[{"labels":{"x":"y"},"annotations":` + deep + `}]}`},
+		{"deploy description", deployPath, `{"service":"s","status":"started","description":` + deep + `}`},
+		{"nested arrays", deployPath, strings.Repeat("[", 200000) + strings.Repeat("]", 200000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, pub := newServer(t, ingest.Options{})
+			r := post(t, srv.URL+tc.path, []byte(tc.body), nil)
+			if r.status != 400 || r.err.Error == "" {
+				t.Fatalf("status %d %.200s, want 400 with a message", r.status, r.raw)
+			}
+			if n := len(pub.published()); n != 0 {
+				t.Fatalf("published %d events", n)
+			}
+		})
+	}
+}
