@@ -430,3 +430,23 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 		t.Fatalf("unknown path = %d %s", r.status, r.body)
 	}
 }
+
+// eachOnATimeline waits until every acknowledged event ID is on exactly
+// one timeline entry: nothing lost, nothing doubled.
+func eachOnATimeline(t *testing.T, a *app.App, acked map[string]bool, limit time.Duration) {
+	t.Helper()
+	eventuallyWithin(t, limit, "every acknowledged event on exactly one timeline entry", func() bool {
+		seen := map[string]int{}
+		for _, inc := range incidents(t, a) {
+			for _, e := range inc.Timeline {
+				seen[e.ID]++
+			}
+		}
+		for id := range acked {
+			if seen[id] != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}

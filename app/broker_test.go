@@ -133,20 +133,7 @@ func TestExternalNATSRestartUnderLoad(t *testing.T) {
 	// The correlator may lag behind a burst under the race detector;
 	// catching up is part of what is measured.
 	caughtUp := time.Now()
-	eventuallyWithin(t, 90*time.Second, "every acknowledged event on a timeline", func() bool {
-		seen := map[string]int{}
-		for _, inc := range incidents(t, a) {
-			for _, e := range inc.Timeline {
-				seen[e.ID]++
-			}
-		}
-		for id := range acked {
-			if seen[id] != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	eachOnATimeline(t, a, acked, 90*time.Second)
 	t.Logf("statuses %v; %d acknowledged events all on exactly one entry; ingest resumed %s after nats-server restarted; the correlator caught up %s after the load stopped",
 		statuses, len(acked), resumed.Round(time.Millisecond), time.Since(caughtUp).Round(time.Millisecond))
 }

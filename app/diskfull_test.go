@@ -103,19 +103,6 @@ func TestDiskFull(t *testing.T) {
 		return post(fmt.Sprintf("after-%d", time.Now().UnixNano())) == 200
 	})
 	took := time.Since(recovered)
-	eventuallyWithin(t, 60*time.Second, "every acknowledged event on a timeline", func() bool {
-		seen := map[string]int{}
-		for _, inc := range incidents(t, a) {
-			for _, e := range inc.Timeline {
-				seen[e.ID]++
-			}
-		}
-		for id := range acked {
-			if seen[id] != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	eachOnATimeline(t, a, acked, 60*time.Second)
 	t.Logf("disk full: statuses %v; recovered %s after space came back; %d acknowledged events all on exactly one entry", statuses, took.Round(time.Millisecond), len(acked))
 }
