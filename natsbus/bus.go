@@ -122,7 +122,17 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	cfg := StreamConfig(o)
+	// A cluster that just formed may not answer yet: retry until ctx ends.
 	stream, err := js.CreateOrUpdateStream(ctx, cfg)
+	for wait := 250 * time.Millisecond; err != nil && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
+		!errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) && ctx.Err() == nil; wait = min(2*wait, 4*time.Second) {
+		log.Warn("events stream not ready yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			stream, err = js.CreateOrUpdateStream(ctx, cfg)
+		}
+	}
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {

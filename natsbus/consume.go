@@ -30,7 +30,7 @@ type ConsumerOptions struct {
 	// Batch is the most messages handed to apply at once (default 256).
 	Batch int
 	// AckWait is how long JetStream waits for an ack before redelivering
-	// (default 1m).
+	// (default 15s).
 	AckWait time.Duration
 	// StartAfter is the stream sequence up to which the caller has already
 	// applied every event (its own record, committed with its state). The
@@ -62,7 +62,10 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, apply func(context
 		o.MaxAttempts = 5
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = time.Minute
+		// Short, so acks lost while a clustered consumer changes leader
+		// hold the ack window for seconds, not minutes; a batch that takes
+		// longer is merely redelivered and deduplicated.
+		o.AckWait = 15 * time.Second
 	}
 	if o.StartAfter == nil {
 		o.StartAfter = func() (uint64, error) { return 0, nil }
@@ -114,7 +117,9 @@ func (b *Bus) consume(ctx context.Context, o ConsumerOptions, apply func(context
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", o.Durable, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2 * o.Batch))
+	// Short pulls and heartbeats notice a lost consumer leader (a node
+	// of the cluster died) in seconds instead of nats.go's default 30s.
+	iter, err := cons.Messages(jetstream.PullMaxMessages(2*o.Batch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", o.Durable, err)
 	}
@@ -125,8 +130,11 @@ func (b *Bus) consume(ctx context.Context, o ConsumerOptions, apply func(context
 		for {
 			m, err := iter.Next()
 			if err != nil {
+				// A missed heartbeat means the consumer lost its leader or
+				// its connection: acks sent meanwhile may be lost too, so
+				// start again from the watermark rather than wait them out.
 				if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
-					errors.Is(err, jetstream.ErrConsumerNotFound) {
+					errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 					stopErr = err
 					return
 				}
