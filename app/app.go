@@ -272,7 +272,7 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 }
 
 func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMux, auth ingest.AuthConfig) error {
-	cc, _ := cfg.correlation()
+	cc, _ := cfg.CorrelateConfig()
 	path := filepath.Join(a.opts.DataDir, "hindsight.db")
 	store, err := boltstore.Open(path)
 	if err != nil {

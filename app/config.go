@@ -90,7 +90,7 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config %s: %s", path, yamlMessage(err))
 	}
-	if _, err := c.correlation(); err != nil {
+	if _, err := c.CorrelateConfig(); err != nil {
 		return c, fmt.Errorf("config %s: correlation: %w", path, err)
 	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxAlertmanagerBodyBytes < 0 {
@@ -121,7 +121,8 @@ func yamlMessage(err error) string {
 	return msg
 }
 
-func (c Config) correlation() (correlate.Config, error) {
+// CorrelateConfig is the correlation settings over the defaults.
+func (c Config) CorrelateConfig() (correlate.Config, error) {
 	cc := correlate.DefaultConfig()
 	if len(c.Correlation.KeyLabels) > 0 {
 		cc.KeyLabels = c.Correlation.KeyLabels

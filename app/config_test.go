@@ -49,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 		})
 	}
 	c, _ := LoadConfig(writeTemp(t, "correlation:\n  reopen_window: 5m\n"))
-	cc, _ := c.correlation()
+	cc, _ := c.CorrelateConfig()
 	if cc.ReopenWindow != 5*time.Minute || cc.ChangeLookback != time.Hour || cc.KeyLabels[0] != "service" {
 		t.Fatalf("correlation = %+v, want 5m window over the defaults", cc)
 	}

@@ -26,7 +26,6 @@ const (
 
 	flagBranch   = 0x01
 	flagLeaf     = 0x02
-	flagMeta     = 0x04
 	flagFreelist = 0x10
 	bucketLeaf   = 0x01
 )
@@ -93,6 +92,18 @@ func checkFile(f io.ReaderAt, size int64) error {
 			if size < 2*1024 {
 				return fmt.Errorf("it is %d bytes long, too short for a bbolt file (truncated?)", size)
 			}
+			if n >= pageHeaderSize+metaSize && ne.Uint32(first[pageHeaderSize:]) == boltMagic {
+				// Page 0 is a damaged meta page: report page 1 at the
+				// page size it names.
+				ps := int64(ne.Uint32(first[pageHeaderSize+8:]))
+				var buf [pageHeaderSize + metaSize]byte
+				if ps >= 512 && ps <= 1<<24 {
+					if _, err := f.ReadAt(buf[:], ps); err == nil {
+						_, err1 := parseMeta(buf[:])
+						return fmt.Errorf("both meta pages are damaged (page 0: %v; page 1: %v)", err0, err1)
+					}
+				}
+			}
 			return fmt.Errorf("it is not a readable bbolt file: the first meta page has %v and no valid second one was found", err0)
 		}
 	}
@@ -126,12 +137,12 @@ func checkFile(f io.ReaderAt, size int64) error {
 	if int64(m.pageSize) != pageSize {
 		return fmt.Errorf("its meta pages disagree about the page size (%d and %d)", pageSize, m.pageSize)
 	}
-	if m.pgid < 2 || m.pgid > uint64(size)/uint64(pageSize)+1 && m.pgid > (1<<62)/uint64(pageSize) {
+	if m.pgid < 2 {
 		return fmt.Errorf("its meta page gives an impossible high-water mark of %d pages", m.pgid)
 	}
-	if need := int64(m.pgid) * pageSize; size < need {
-		return fmt.Errorf("it is truncated: %d bytes long, but its last transaction (txid %d) uses %d bytes (%d pages of %d)",
-			size, m.txid, need, m.pgid, pageSize)
+	if m.pgid > uint64(size)/uint64(pageSize) {
+		return fmt.Errorf("it is truncated: %d bytes long, but its last transaction (txid %d) uses %d pages of %d bytes (%d bytes)",
+			size, m.txid, m.pgid, pageSize, m.pgid*uint64(pageSize))
 	}
 	c := &checker{f: f, pageSize: pageSize, hwm: m.pgid, state: make([]uint8, m.pgid)}
 	c.state[0], c.state[1] = inUse, inUse
@@ -164,11 +175,27 @@ type checker struct {
 	pageSize int64
 	hwm      uint64
 	state    []uint8
+	spare    [][]byte // page buffers to reuse
+}
+
+func (c *checker) get() []byte {
+	if n := len(c.spare); n > 0 {
+		b := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		return b
+	}
+	return make([]byte, c.pageSize)
+}
+
+func (c *checker) put(b []byte) {
+	if int64(len(b)) == c.pageSize {
+		c.spare = append(c.spare, b)
+	}
 }
 
 // read returns page id with its overflow pages, after checking that they
 // lie below the high-water mark and no other reference claimed them.
-func (c *checker) read(id uint64, path []uint64, flags uint16) ([]byte, error) {
+func (c *checker) read(id uint64, path []uint64, freelist bool) ([]byte, error) {
 	where := func() string {
 		if len(path) == 0 {
 			return ""
@@ -178,17 +205,20 @@ func (c *checker) read(id uint64, path []uint64, flags uint16) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, fmt.Errorf("a reference to page %d lies outside the file's %d pages%s", id, c.hwm, where())
 	}
-	hdr := make([]byte, pageHeaderSize)
-	if _, err := c.f.ReadAt(hdr, int64(id)*c.pageSize); err != nil {
+	b := c.get()
+	if _, err := c.f.ReadAt(b, int64(id)*c.pageSize); err != nil {
 		return nil, fmt.Errorf("page %d cannot be read: %v", id, err)
 	}
-	if got := ne.Uint64(hdr); got != id {
+	if got := ne.Uint64(b); got != id {
 		return nil, fmt.Errorf("page %d is labelled page %d%s", id, got, where())
 	}
-	if f := ne.Uint16(hdr[8:]); f != flags && (flags != flagBranch|flagLeaf || (f != flagBranch && f != flagLeaf)) {
-		return nil, fmt.Errorf("page %d has type %#x where a %s page belongs%s", id, f, pageKind(flags), where())
+	switch f := ne.Uint16(b[8:]); {
+	case freelist && f != flagFreelist:
+		return nil, fmt.Errorf("page %d has type %#x where the freelist belongs", id, f)
+	case !freelist && f != flagBranch && f != flagLeaf:
+		return nil, fmt.Errorf("page %d has type %#x where a branch or leaf page belongs%s", id, f, where())
 	}
-	overflow := uint64(ne.Uint32(hdr[12:]))
+	overflow := uint64(ne.Uint32(b[12:]))
 	if id+overflow >= c.hwm {
 		return nil, fmt.Errorf("page %d with %d overflow pages runs past the file's %d pages%s", id, overflow, c.hwm, where())
 	}
@@ -201,25 +231,17 @@ func (c *checker) read(id uint64, path []uint64, flags uint16) ([]byte, error) {
 		}
 		c.state[p] = inUse
 	}
-	b := make([]byte, (overflow+1)*uint64(c.pageSize))
-	if _, err := c.f.ReadAt(b, int64(id)*c.pageSize); err != nil {
-		return nil, fmt.Errorf("page %d cannot be read: %v", id, err)
+	if overflow > 0 {
+		b = append(b, make([]byte, overflow*uint64(c.pageSize))...)
+		if _, err := c.f.ReadAt(b[c.pageSize:], (int64(id)+1)*c.pageSize); err != nil {
+			return nil, fmt.Errorf("page %d cannot be read: %v", id, err)
+		}
 	}
 	return b, nil
 }
 
-func pageKind(flags uint16) string {
-	switch flags {
-	case flagFreelist:
-		return "freelist"
-	case flagMeta:
-		return "meta"
-	}
-	return "branch or leaf"
-}
-
 func (c *checker) freelist(id uint64) error {
-	b, err := c.read(id, nil, flagFreelist)
+	b, err := c.read(id, nil, true)
 	if err != nil {
 		return fmt.Errorf("freelist: %w", err)
 	}
@@ -250,10 +272,11 @@ func (c *checker) bucket(root uint64, path []uint64) error {
 
 // page checks the subtree at id, whose keys must lie in [lo, hi).
 func (c *checker) page(id uint64, lo, hi []byte, path []uint64) error {
-	b, err := c.read(id, path, flagBranch|flagLeaf)
+	b, err := c.read(id, path, false)
 	if err != nil {
 		return err
 	}
+	defer c.put(b)
 	return c.node(b, id, lo, hi, append(path, id))
 }
 
@@ -280,11 +303,13 @@ func (c *checker) node(b []byte, id uint64, lo, hi []byte, path []uint64) error 
 			return fmt.Errorf("element %d of page %d points past the page's end", i, id)
 		}
 		key := b[start : start+ksize]
-		if (i > 0 || prev != nil) && bytes.Compare(key, prev) < 0 || i > 0 && bytes.Equal(key, prev) {
+		// The first key may equal the parent's (lo); later ones must
+		// grow strictly.
+		if cmp := bytes.Compare(key, prev); prev != nil && (cmp < 0 || cmp == 0 && i > 0) {
 			return fmt.Errorf("keys out of order on page %d at element %d", id, i)
 		}
 		if hi != nil && bytes.Compare(key, hi) >= 0 {
-			return fmt.Errorf("key of element %d on page %d lies beyond its parent's range", i, id)
+			return fmt.Errorf("keys out of order on page %d: element %d lies beyond its parent's range", id, i)
 		}
 		prev = key
 		if flags == flagBranch {

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/correlate"
@@ -35,6 +35,12 @@ var (
 
 const schemaVersion = "1"
 
+// FileName is the state file's name in the data directory.
+const FileName = "hindsight.db"
+
+// buckets are the top-level buckets every state file has.
+var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects}
+
 // Store is the bbolt file.
 type Store struct {
 	db   *bolt.DB
@@ -42,38 +48,6 @@ type Store struct {
 }
 
 var _ correlate.Store = (*Store)(nil)
-
-// Open opens or creates the file at path and checks it.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: another process holds it (is another Hindsight running on this data directory?)", path)
-		}
-		return nil, fmt.Errorf("open %s: %w (if the file is damaged, move it aside and run `hindsight rebuild` to refold it from the stream)", path, err)
-	}
-	s := &Store{db: db, path: path}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			return meta.Put(keySchema, []byte(schemaVersion))
-		case string(v) != schemaVersion:
-			return fmt.Errorf("schema version %s, this Hindsight reads %s", v, schemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	return s, nil
-}
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
@@ -196,6 +170,11 @@ func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
 	return kb, nil
 }
 
+// replaceKey makes kc.Incidents the key's incidents. Incidents whose JSON
+// did not change are left as they are, so a batch rewrites only what it
+// changed. The key's incidents bucket maps each ID to its by_start key,
+// so dropping an incident from the index needs no decoding (files written
+// before kept nothing there; their incidents are decoded instead).
 func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 	kb, err := keyBucket(tx.Bucket(bucketKeys), kc.Key)
 	if err != nil {
@@ -203,19 +182,43 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 	}
 	incs, byStart, open, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketByStart), tx.Bucket(bucketOpen), tx.Bucket(bucketRedirects)
 	keyIncs := kb.Bucket(subIncidents)
-	// Drop the key's incidents from the indexes, then write the new set.
-	var old [][]byte
-	if err := keyIncs.ForEach(func(k, _ []byte) error { old = append(old, bytes.Clone(k)); return nil }); err != nil {
+	next := make(map[string][]byte, len(kc.Incidents))
+	for i := range kc.Incidents {
+		data, err := json.Marshal(&kc.Incidents[i])
+		if err != nil {
+			return fmt.Errorf("encode incident %s: %w", kc.Incidents[i].ID, err)
+		}
+		next[kc.Incidents[i].ID] = data
+	}
+	// Drop the key's incidents that changed or went from the indexes.
+	type stored struct{ id, start []byte }
+	var old []stored
+	if err := keyIncs.ForEach(func(k, v []byte) error {
+		old = append(old, stored{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	}); err != nil {
 		return err
 	}
-	for _, id := range old {
-		if inc, err := decodeIncident(incs.Get(id)); err == nil {
-			if err := byStart.Delete(timeKey(inc.StartedAt, inc.ID)); err != nil {
+	unchanged := map[string]bool{}
+	for _, o := range old {
+		if data, ok := next[string(o.id)]; ok && len(o.start) > 8 && bytes.Equal(incs.Get(o.id), data) {
+			unchanged[string(o.id)] = true
+			continue
+		}
+		start := o.start
+		if len(start) <= 8 {
+			start = nil
+			if inc, err := decodeIncident(incs.Get(o.id)); err == nil {
+				start = timeKey(inc.StartedAt, inc.ID)
+			}
+		}
+		if start != nil {
+			if err := byStart.Delete(start); err != nil {
 				return err
 			}
 		}
 		for _, b := range []*bolt.Bucket{incs, open, keyIncs} {
-			if err := b.Delete(id); err != nil {
+			if err := b.Delete(o.id); err != nil {
 				return err
 			}
 		}
@@ -229,18 +232,17 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 	}
 	for i := range kc.Incidents {
 		inc := &kc.Incidents[i]
-		id := []byte(inc.ID)
-		data, err := json.Marshal(inc)
-		if err != nil {
-			return fmt.Errorf("encode incident %s: %w", inc.ID, err)
+		if unchanged[inc.ID] {
+			continue
 		}
-		if err := incs.Put(id, data); err != nil {
+		id, start := []byte(inc.ID), timeKey(inc.StartedAt, inc.ID)
+		if err := incs.Put(id, next[inc.ID]); err != nil {
 			return err
 		}
-		if err := keyIncs.Put(id, nil); err != nil {
+		if err := keyIncs.Put(id, start); err != nil {
 			return err
 		}
-		if err := byStart.Put(timeKey(inc.StartedAt, inc.ID), nil); err != nil {
+		if err := byStart.Put(start, nil); err != nil {
 			return err
 		}
 		if inc.Status == hindsight.StatusOpen {
@@ -254,6 +256,32 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 		}
 	}
 	return nil
+}
+
+// AddRedirects records that each old ID answers with the incident new,
+// unless an incident or a redirect has that ID already, and returns how
+// many it added.
+func (s *Store) AddRedirects(r map[string]string) (int, error) {
+	ids := make([]string, 0, len(r))
+	for id := range r {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		incs, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketRedirects)
+		for _, id := range ids {
+			if incs.Get([]byte(id)) != nil || redirects.Get([]byte(id)) != nil {
+				continue
+			}
+			if err := redirects.Put([]byte(id), []byte(r[id])); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // LastSeq returns the stream sequence of the last batch committed.
@@ -381,4 +409,38 @@ func (s *Store) Size() (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// Counts is how much a state file holds.
+type Counts struct {
+	Events    int // distinct events folded
+	Incidents int
+	Open      int // incidents now open
+	Redirects int // IDs of merged incidents that answer with another
+}
+
+// Counts counts the events, incidents and redirects in the file.
+func (s *Store) Counts() (Counts, error) {
+	var c Counts
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c.Events = tx.Bucket(bucketEventIndex).Stats().KeyN
+		c.Incidents = tx.Bucket(bucketIncidents).Stats().KeyN
+		c.Open = tx.Bucket(bucketOpen).Stats().KeyN
+		c.Redirects = tx.Bucket(bucketRedirects).Stats().KeyN
+		return nil
+	})
+	return c, err
+}
+
+// Redirects returns every redirect merges left: the ID of an incident
+// that no longer exists, and the ID it answers with.
+func (s *Store) Redirects() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRedirects).ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	return out, err
 }

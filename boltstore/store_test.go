@@ -133,3 +133,65 @@ func TestSecondOpenFailsClearly(t *testing.T) {
 		t.Fatal("second Open hung")
 	}
 }
+
+// A commit rewrites only the incidents that changed; an unchanged one
+// stays in every index once, also in files written before the key's
+// incidents bucket kept their start keys.
+func TestCommitKeepsIndexesWhenIncidentsRepeat(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprint("legacy=", legacy), func(t *testing.T) {
+			s, path := openStore(t)
+			ctx := context.Background()
+			base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+			a, b := incident("inc-a", base, hindsight.StatusOpen), incident("inc-b", base.Add(time.Hour), hindsight.StatusResolved)
+			commit := func(incs ...hindsight.Incident) {
+				t.Helper()
+				if err := s.Commit(correlate.Change{Keys: []correlate.KeyChange{{Key: "checkout", Incidents: incs}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			commit(a, b)
+			if legacy {
+				s.Close()
+				db, err := bolt.Open(path, 0o600, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.Update(func(tx *bolt.Tx) error {
+					kb := tx.Bucket([]byte("keys")).Bucket([]byte("checkout")).Bucket([]byte("incidents"))
+					kb.Put([]byte("inc-a"), nil)
+					return kb.Put([]byte("inc-b"), nil)
+				})
+				db.Close()
+				if s, err = boltstore.Open(path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.Title = "changed"
+			a.StartedAt = base.Add(-time.Minute)
+			commit(a, b)
+			commit(a, b)
+			list, _, err := s.List(ctx, boltstore.ListOptions{})
+			if err != nil || len(list) != 2 || list[0].Title != "changed" || !list[1].StartedAt.Equal(a.StartedAt) {
+				t.Fatalf("list = %+v, %v", list, err)
+			}
+			if c, _ := s.Counts(); c.Incidents != 2 || c.Open != 1 {
+				t.Fatalf("counts = %+v", c)
+			}
+			commit(b)
+			if list, _, _ := s.List(ctx, boltstore.ListOptions{}); len(list) != 1 {
+				t.Fatalf("after dropping inc-a: %d incidents", len(list))
+			}
+			if c, _ := s.Counts(); c.Open != 0 {
+				t.Fatalf("counts = %+v", c)
+			}
+			if n, err := s.AddRedirects(map[string]string{"inc-a": "inc-b", "inc-b": "x"}); n != 1 || err != nil {
+				t.Fatalf("AddRedirects = %d, %v; want only inc-a added", n, err)
+			}
+			if inc, err := s.Incident(ctx, "inc-a"); err != nil || inc.ID != "inc-b" {
+				t.Fatalf("Incident(inc-a) = %v, %v", inc, err)
+			}
+			s.Close()
+		})
+	}
+}

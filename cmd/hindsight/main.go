@@ -1,6 +1,7 @@
 // Command hindsight records outages as they happen and drafts their
 // postmortems. `hindsight serve` runs the service; `hindsight deploy` and
-// `hindsight postmortem` talk to a running one.
+// `hindsight postmortem` talk to a running one; `hindsight rebuild`
+// refolds the bbolt state from the stream.
 package main
 
 import (
@@ -24,6 +25,7 @@ Usage:
   hindsight serve [flags]                 run the service (embedded NATS by default)
   hindsight deploy --service S [flags]    record a deploy from a CI pipeline
   hindsight postmortem [flags] ID         print an incident's postmortem draft
+  hindsight rebuild [flags]               refold the state file from the event stream
   hindsight version
 
 Run 'hindsight <command> -h' for a command's flags. Every flag can also be
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = deployCmd(rest, stdout, stderr)
 	case "postmortem":
 		err = postmortemCmd(rest, stdout, stderr)
+	case "rebuild":
+		err = rebuildCmd(rest, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hindsight", version)
 	case "help", "-h", "--help":
