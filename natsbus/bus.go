@@ -71,6 +71,45 @@ type Bus struct {
 // Open connects, checks the server version and creates or updates the
 // events stream.
 func Open(ctx context.Context, o Options) (*Bus, error) {
+	nc, js, log, err := connect(o)
+	if err != nil {
+		return nil, err
+	}
+	cfg := StreamConfig(o)
+	// A cluster that just formed may not answer yet: retry until ctx ends.
+	stream, err := js.CreateOrUpdateStream(ctx, cfg)
+	for wait := 250 * time.Millisecond; err != nil && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
+		!errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) && ctx.Err() == nil; wait = min(2*wait, 4*time.Second) {
+		log.Warn("events stream not ready yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			stream, err = js.CreateOrUpdateStream(ctx, cfg)
+		}
+	}
+	if err != nil {
+		nc.Close()
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js (and a store directory)", o.URL)
+		}
+		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ParkedStreamName,
+		Description: "Hindsight events the correlator could not apply, with the error in a header",
+		Subjects:    []string{ParkedSubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, err)
+	}
+	return &Bus{nc: nc, js: js, stream: stream, log: log, guard: o.Guard}, nil
+}
+
+// connect connects to NATS as o says, checks the server's version, and
+// returns the connection, its JetStream context and the logger to use.
+func connect(o Options) (*nats.Conn, jetstream.JetStream, *slog.Logger, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -108,49 +147,20 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		if o.Server != nil {
-			return nil, fmt.Errorf("connect to embedded nats-server: %w", err)
+			return nil, nil, nil, fmt.Errorf("connect to embedded nats-server: %w", err)
 		}
-		return nil, fmt.Errorf("connect to NATS at %s: %w", o.URL, err)
+		return nil, nil, nil, fmt.Errorf("connect to NATS at %s: %w", o.URL, err)
 	}
 	if err := checkVersion(nc.ConnectedServerVersion()); err != nil {
 		nc.Close()
-		return nil, err
+		return nil, nil, nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
-	cfg := StreamConfig(o)
-	// A cluster that just formed may not answer yet: retry until ctx ends.
-	stream, err := js.CreateOrUpdateStream(ctx, cfg)
-	for wait := 250 * time.Millisecond; err != nil && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
-		!errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) && ctx.Err() == nil; wait = min(2*wait, 4*time.Second) {
-		log.Warn("events stream not ready yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-			stream, err = js.CreateOrUpdateStream(ctx, cfg)
-		}
-	}
-	if err != nil {
-		nc.Close()
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js (and a store directory)", o.URL)
-		}
-		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        ParkedStreamName,
-		Description: "Hindsight events the correlator could not apply, with the error in a header",
-		Subjects:    []string{ParkedSubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
-	}); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, err)
-	}
-	return &Bus{nc: nc, js: js, stream: stream, log: log, guard: o.Guard}, nil
+	return nc, js, log, nil
 }
 
 // StreamConfig is the events stream's configuration for o.

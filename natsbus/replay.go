@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,44 +16,13 @@ import (
 // log of record (hindsight rebuild), which must not change its settings.
 // It fails with a clear error when the stream does not exist.
 func OpenExisting(ctx context.Context, o Options) (*Bus, error) {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	name := o.Name
-	if name == "" {
-		name = "hindsight"
-	}
-	nopts := []nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: closed on purpose
-				log.Warn("disconnected from NATS", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
-		}),
-	}
-	url, where := o.URL, "NATS at "+o.URL
+	where := "NATS at " + o.URL
 	if o.Server != nil {
-		nopts = append(nopts, nats.InProcessServer(o.Server))
-		url, where = "", "the embedded nats-server"
+		where = "the embedded nats-server"
 	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, js, log, err := connect(o)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", where, err)
-	}
-	if err := checkVersion(nc.ConnectedServerVersion()); err != nil {
-		nc.Close()
 		return nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	stream, err := js.Stream(ctx, StreamName)
 	if err != nil {
