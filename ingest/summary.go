@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -31,6 +32,15 @@ func oneLine(s string) string {
 // so that a megabyte of garbage does not come back in the response.
 func clip(s string) string {
 	const max = 64
+	// Quoted in messages with %q: invalid bytes and control characters
+	// would come out as escapes several times their length, so they are
+	// replaced first and the bound holds for what the caller reads.
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 	if len(s) <= max {
 		return s
 	}
