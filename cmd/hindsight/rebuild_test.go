@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/app"
 	"github.com/hindsight-sre/hindsight/boltstore"
+	"github.com/hindsight-sre/hindsight/internal/eventgen"
 	"github.com/hindsight-sre/hindsight/natsbus"
 )
 
@@ -386,7 +386,7 @@ func TestRebuildSpeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := generate(n, 50)
+	evs := eventgen.Events(n, 50)
 	for i := 0; i < len(evs); i += 1000 {
 		if _, err := bus.Publish(context.Background(), evs[i:min(i+1000, len(evs))]); err != nil {
 			t.Fatal(err)
@@ -410,41 +410,4 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// generate returns n events in time order: alert occurrences of 1 to 3
-// alerts on one of services services, each resolved some minutes later,
-// and a deploy now and then.
-func generate(n, services int) []hindsight.Event {
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var out []hindsight.Event
-	for i := 0; len(out) < n; i++ {
-		svc := fmt.Sprintf("svc-%03d", i%services)
-		start := base.Add(time.Duration(i) * 7 * time.Minute)
-		if i%5 == 0 {
-			d := hindsight.DeployDetails{ID: fmt.Sprintf("ci-%d", i), Environment: "prod", Version: fmt.Sprintf("v1.%d.0", i), Status: "succeeded", Actor: "ci-bot"}
-			at := start.Add(-12 * time.Minute)
-			out = append(out, hindsight.Event{ID: hindsight.DeployEventID(d, svc, at), Kind: hindsight.KindDeploySucceeded,
-				Source: hindsight.SourceDeploy, Time: at, ReceivedAt: at.Add(time.Second), Service: svc,
-				Summary: fmt.Sprintf("Deploy of %s %s to prod succeeded", svc, d.Version), Deploy: &d})
-		}
-		for a := range 1 + i%3 {
-			fp := fmt.Sprintf("%016x", i*4+a)
-			name := []string{"HighLatency", "ErrorRate", "PodCrashLooping"}[a]
-			det := hindsight.AlertDetails{Name: name, Fingerprint: fp, StartsAt: start.Add(time.Duration(a) * time.Minute),
-				Annotations:  map[string]string{"summary": name + " on " + svc, "runbook_url": "https://runbooks.example.com/" + svc},
-				GeneratorURL: "http://prometheus.example:9090/graph?g0.expr=up", GroupKey: `{}:{service="` + svc + `"}`, Receiver: "hindsight"}
-			firing := hindsight.Event{ID: hindsight.AlertEventID(fp, det.StartsAt, "firing"), Kind: hindsight.KindAlertFiring,
-				Source: hindsight.SourceAlertmanager, Time: det.StartsAt, ReceivedAt: det.StartsAt.Add(30 * time.Second), Service: svc,
-				Labels:  map[string]string{"alertname": name, "service": svc, "severity": "critical", "instance": fmt.Sprintf("%s-%d:8080", svc, a)},
-				Summary: name + " (" + svc + ")", Alert: &det}
-			rd := det
-			rd.EndsAt = det.StartsAt.Add(time.Duration(5+i%20) * time.Minute)
-			resolved := firing
-			resolved.ID, resolved.Kind, resolved.Time, resolved.ReceivedAt, resolved.Alert = hindsight.AlertEventID(fp, det.StartsAt, "resolved"),
-				hindsight.KindAlertResolved, rd.EndsAt, rd.EndsAt.Add(30*time.Second), &rd
-			out = append(out, firing, resolved)
-		}
-	}
-	return out[:n]
 }
