@@ -18,6 +18,9 @@ const (
 	SourceDeploy       Source = "deploy"
 	SourceNote         Source = "note"
 	SourceHuman        Source = "human"
+	// SourceClock marks the ticks Hindsight writes into the stream so that
+	// event time moves on while nothing else happens.
+	SourceClock Source = "clock"
 )
 
 // Kind says what an event records.
@@ -31,6 +34,9 @@ const (
 	KindDeployFailed     Kind = "deploy.failed"
 	KindDeployRolledBack Kind = "deploy.rolled_back"
 	KindNote             Kind = "note"
+	// KindTick is a clock tick: its time tells the fold how far event time
+	// has come (open_after's for), and nothing else.
+	KindTick Kind = "clock.tick"
 )
 
 // IsAlert reports whether k is an alert event.
@@ -135,6 +141,12 @@ func DeployEventID(d DeployDetails, service string, t time.Time) string {
 	return hashID("deploy", service, d.Environment, d.Version, d.Status, t.UTC().Format(time.RFC3339Nano))
 }
 
+// TickEventID is the ID of the tick at t, a whole second: ticks of one
+// second from several processes collapse into one.
+func TickEventID(t time.Time) string {
+	return "t-" + t.UTC().Truncate(time.Second).Format("20060102T150405Z")
+}
+
 // NewEventID returns a new random ID, for events that have no natural
 // identity (notes, human actions).
 func NewEventID(prefix string) string {
@@ -176,6 +188,7 @@ func (e *Event) Validate() error {
 		if k, ok := DeployKind(e.Deploy.Status); !ok || k != e.Kind {
 			return fmt.Errorf("deploy event %s: kind %s does not match status %q", e.ID, e.Kind, e.Deploy.Status)
 		}
+	case e.Kind == KindTick:
 	case e.Kind == KindNote:
 		if e.Note == nil || e.Note.Key == "" || e.Note.Anchor == "" {
 			return fmt.Errorf("note %s lacks the incident it belongs to", e.ID)

@@ -8,7 +8,16 @@ type Status string
 const (
 	StatusOpen     Status = "open"
 	StatusResolved Status = "resolved"
+	// StatusPending: alerts that a rule's open_after holds back, still
+	// firing; the incident opens if they qualify.
+	StatusPending Status = "pending"
+	// StatusSuppressed: alerts that a rule's open_after held back and
+	// that resolved before they qualified: noise, kept for the record.
+	StatusSuppressed Status = "suppressed"
 )
+
+// Opened reports whether the status is one of an incident that opened.
+func (s Status) Opened() bool { return s == StatusOpen || s == StatusResolved }
 
 // Incident is a set of alerts of one correlation key whose active spans
 // overlap or lie within the reopen window of each other, with the deploys
@@ -23,6 +32,11 @@ type Incident struct {
 	// KeyLabels the labels it was built from.
 	Key       string            `json:"key"`
 	KeyLabels map[string]string `json:"key_labels,omitempty"`
+	// Rule is the correlation rule that grouped it ("" the default).
+	Rule string `json:"rule,omitempty"`
+	Team string `json:"team,omitempty"`
+	// OpensAt is when a pending incident opens if its alerts still fire.
+	OpensAt *time.Time `json:"opens_at,omitempty"`
 
 	StartedAt  time.Time  `json:"started_at"`
 	DetectedAt *time.Time `json:"detected_at"`
@@ -35,6 +49,8 @@ type Incident struct {
 	Alerts           []AlertSummary    `json:"alerts"`
 	Timeline         []TimelineEntry   `json:"timeline"`
 	SuspectedChanges []SuspectedChange `json:"suspected_changes"`
+	// Related are incidents of other keys that started close to this one.
+	Related []RelatedIncident `json:"related"`
 	// Lifecycle says why the incident opened, resolved and reopened.
 	Lifecycle []LifecycleChange `json:"lifecycle"`
 	Reopened  int               `json:"reopened"`
@@ -98,10 +114,23 @@ type SuspectedChange struct {
 	Reason        string    `json:"reason"`
 }
 
+// RelatedIncident is an incident of another key that started close in
+// time: possibly the same outage seen from elsewhere.
+type RelatedIncident struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Service   string    `json:"service"`
+	Status    Status    `json:"status"`
+	StartedAt time.Time `json:"started_at"`
+	Reason    string    `json:"reason"`
+	// SharedChange is the event ID of a deploy both suspect, if any.
+	SharedChange string `json:"shared_change,omitempty"`
+}
+
 // LifecycleChange records one transition of an incident and why.
 type LifecycleChange struct {
 	Time   time.Time `json:"time"`
-	Status string    `json:"status"` // opened, resolved, reopened
+	Status string    `json:"status"` // pending, opened, resolved, reopened, suppressed
 	Reason string    `json:"reason"`
 }
 

@@ -94,10 +94,10 @@ func (a *server) list(w http.ResponseWriter, r *http.Request) {
 		o.Limit = n
 	}
 	switch s := hindsight.Status(q.Get("status")); s {
-	case "", hindsight.StatusOpen, hindsight.StatusResolved:
+	case "", hindsight.StatusOpen, hindsight.StatusResolved, hindsight.StatusPending, hindsight.StatusSuppressed:
 		o.Status = s
 	default:
-		Error(w, http.StatusBadRequest, "status must be open or resolved")
+		Error(w, http.StatusBadRequest, "status must be open, resolved, pending (held back by a rule's open_after) or suppressed (held back, then resolved)")
 		return
 	}
 	incs, next, err := a.o.Incidents.List(r.Context(), o)

@@ -160,9 +160,9 @@ func TestOpenRefusesDamagedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("2")) })
+			db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte("99")) })
 			db.Close()
-		}, `schema version "2"`},
+		}, `schema version "99"`},
 		{"a bbolt file that is not Hindsight's", func(t *testing.T, path string, _ int) {
 			os.Remove(path)
 			db, err := bolt.Open(path, 0o600, nil)

@@ -25,21 +25,26 @@ var (
 	bucketByStart    = []byte("by_start")    // start|id -> ""
 	bucketOpen       = []byte("open")        // id -> ""
 	bucketRedirects  = []byte("redirects")   // old id -> new id
+	bucketDeploys    = []byte("deploys")     // time|id -> deploy event
+	bucketPending    = []byte("pending")     // key -> time a pending incident of it opens
 
 	subEvents    = []byte("events")
 	subIncidents = []byte("incidents")
 
 	keySeq    = []byte("last_seq")
 	keySchema = []byte("schema")
+	keyClock  = []byte("watermark")
 )
 
-const schemaVersion = "1"
+// schemaVersion 2: deploys kept apart by time (for Enrich), open_after's
+// pending keys and the event-time watermark.
+const schemaVersion = "2"
 
 // FileName is the state file's name in the data directory.
 const FileName = "hindsight.db"
 
 // buckets are the top-level buckets every state file has.
-var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects}
+var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects, bucketDeploys, bucketPending}
 
 // Store is the bbolt file.
 type Store struct {
@@ -126,7 +131,29 @@ func (s *Store) KeyIncidents(key string) ([]hindsight.Incident, error) {
 func (s *Store) Commit(c correlate.Change) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
+		deploys := tx.Bucket(bucketDeploys)
+		for i := range c.Deploys {
+			d := &c.Deploys[i]
+			data, err := json.Marshal(d)
+			if err != nil {
+				return fmt.Errorf("encode event %s: %w", d.ID, err)
+			}
+			if err := deploys.Put(timeKey(d.Time, d.ID), data); err != nil {
+				return err
+			}
+			if err := idx.Put([]byte(d.ID), nil); err != nil {
+				return err
+			}
+		}
 		for _, ke := range c.Events {
+			if ke.Key == "" {
+				// Ignored by a rule: known, so a repeat is a duplicate;
+				// the stream keeps it for a replay under other rules.
+				if err := idx.Put([]byte(ke.Event.ID), nil); err != nil {
+					return err
+				}
+				continue
+			}
 			kb, err := keyBucket(keys, ke.Key)
 			if err != nil {
 				return err
@@ -142,14 +169,29 @@ func (s *Store) Commit(c correlate.Change) error {
 				return err
 			}
 		}
+		pending := tx.Bucket(bucketPending)
 		for _, kc := range c.Keys {
 			if err := s.replaceKey(tx, kc); err != nil {
 				return fmt.Errorf("store incidents of %q: %w", kc.Key, err)
 			}
+			var err error
+			if kc.Pending.IsZero() {
+				err = pending.Delete([]byte(kc.Key))
+			} else {
+				err = pending.Put([]byte(kc.Key), timeKey(kc.Pending, ""))
+			}
+			if err != nil {
+				return err
+			}
 		}
-		// A late redelivery carries an older sequence: the watermark
-		// only moves forward.
 		meta := tx.Bucket(bucketMeta)
+		if old := meta.Get(keyClock); !c.Watermark.IsZero() && (len(old) != 8 || bytes.Compare(timeKey(c.Watermark, ""), old) > 0) {
+			if err := meta.Put(keyClock, timeKey(c.Watermark, "")); err != nil {
+				return err
+			}
+		}
+		// A late redelivery carries an older sequence: the stream
+		// position only moves forward.
 		if v := meta.Get(keySeq); c.Seq > 0 && (len(v) != 8 || binary.BigEndian.Uint64(v) < c.Seq) {
 			return meta.Put(keySeq, binary.BigEndian.AppendUint64(nil, c.Seq))
 		}
@@ -296,6 +338,69 @@ func (s *Store) LastSeq() (uint64, error) {
 	return seq, err
 }
 
+// Watermark implements correlate.Store.
+func (s *Store) Watermark() (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyClock); len(v) == 8 {
+			t = keyTime(v)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// PendingDue implements correlate.Store.
+func (s *Store) PendingDue(t time.Time) ([]string, error) {
+	var keys []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			if len(v) == 8 && !keyTime(v).After(t) {
+				keys = append(keys, string(k))
+			}
+			return nil
+		})
+	})
+	return keys, err
+}
+
+// Deploys implements correlate.ContextSource.
+func (s *Store) Deploys(from, to time.Time) ([]hindsight.Event, error) {
+	var out []hindsight.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDeploys).Cursor()
+		end := timeKey(to, "\xff")
+		for k, v := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, v = c.Next() {
+			var e hindsight.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode deploy %x: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// StartedBetween implements correlate.ContextSource.
+func (s *Store) StartedBetween(from, to time.Time) ([]hindsight.Incident, error) {
+	var out []hindsight.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		incs := tx.Bucket(bucketIncidents)
+		c := tx.Bucket(bucketByStart).Cursor()
+		end := timeKey(to, "\xff")
+		for k, _ := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
+			inc, err := decodeIncident(incs.Get(k[8:]))
+			if err != nil {
+				return fmt.Errorf("incident %s: %w", k[8:], err)
+			}
+			out = append(out, *inc)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // OpenIncidents counts the incidents now open.
 func (s *Store) OpenIncidents() (int, error) {
 	var n int
@@ -334,6 +439,8 @@ func (s *Store) Incident(_ context.Context, id string) (*hindsight.Incident, err
 type ListOptions struct {
 	Limit   int
 	Cursor  string // from the previous page's NextCursor
+	// Status filters; "" lists open and resolved incidents, not pending
+	// or suppressed ones.
 	Status  hindsight.Status
 	Service string
 }
@@ -374,7 +481,9 @@ func (s *Store) List(_ context.Context, o ListOptions) ([]hindsight.Incident, st
 			if err != nil {
 				return fmt.Errorf("incident %s: %w", k[8:], err)
 			}
-			if (o.Status != "" && inc.Status != o.Status) || (o.Service != "" && inc.Service != o.Service) {
+			// Without a status, the incidents that opened: alerts held
+			// back by open_after are asked for by name.
+			if (o.Status == "" && !inc.Status.Opened()) || (o.Status != "" && inc.Status != o.Status) || (o.Service != "" && inc.Service != o.Service) {
 				continue
 			}
 			out = append(out, *inc)
@@ -400,6 +509,10 @@ func decodeIncident(v []byte) (*hindsight.Incident, error) {
 func timeKey(t time.Time, id string) []byte {
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UnixNano())^(1<<63))
 	return append(k, id...)
+}
+
+func keyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])^(1<<63))).UTC()
 }
 
 // Size returns the file's size in bytes.

@@ -3,24 +3,39 @@ package correlate
 import (
 	"fmt"
 	"time"
-
-	"github.com/hindsight-sre/hindsight"
 )
 
-// Config says how events are grouped into incidents.
+// Config says how events are grouped into incidents: defaults, and rules
+// that override them for the alerts they match.
 type Config struct {
 	// KeyLabels are tried in order; the first one present on an alert
 	// gives its correlation key. Without any, the key is Alertmanager's
-	// groupKey. Deploys use their service.
+	// groupKey. A rule's Key replaces this for its alerts.
 	KeyLabels []string
 	// ReopenWindow: alerts of one key whose active spans are separated by
 	// less than this belong to one incident.
 	ReopenWindow time.Duration
 	// ChangeLookback: deploys this long before an incident starts are
-	// suspected changes.
+	// scored as suspected changes.
 	ChangeLookback time.Duration
-	// SeverityLabel names the label holding an alert's severity.
+	// SeverityLabel names the label holding an alert's severity, and
+	// TeamLabel the one naming the team that owns it.
 	SeverityLabel string
+	TeamLabel     string
+	// OpenAfter holds back incidents of the default rule.
+	OpenAfter OpenAfter
+	// DeployLabels maps a deploy's fields ("service", "environment") or
+	// labels to the alert labels that carry the same value. The default
+	// maps service to service and environment to env.
+	DeployLabels map[string]string
+	// SharedLabels name places several services share (a cluster): a
+	// deploy of another service with the same value is a suspect too.
+	SharedLabels []string
+	// RelatedWindow: incidents of other keys that start within this of
+	// each other are shown as possibly related.
+	RelatedWindow time.Duration
+	// Rules are tried in order; the first that matches an alert decides.
+	Rules []Rule
 }
 
 // DefaultConfig returns the defaults of DESIGN.md.
@@ -30,6 +45,9 @@ func DefaultConfig() Config {
 		ReopenWindow:   10 * time.Minute,
 		ChangeLookback: time.Hour,
 		SeverityLabel:  "severity",
+		TeamLabel:      "team",
+		SharedLabels:   []string{"cluster"},
+		RelatedWindow:  10 * time.Minute,
 	}
 }
 
@@ -43,36 +61,20 @@ func (c Config) Validate() error {
 			return fmt.Errorf("key_labels has an empty label name")
 		}
 	}
-	if c.ReopenWindow < 0 {
-		return fmt.Errorf("reopen_window %s is negative", c.ReopenWindow)
-	}
-	if c.ChangeLookback < 0 {
-		return fmt.Errorf("change_lookback %s is negative", c.ChangeLookback)
-	}
-	if c.SeverityLabel == "" {
-		return fmt.Errorf("severity_label is empty")
-	}
-	return nil
-}
-
-// Key returns the correlation key of an event and a sentence saying how
-// it was formed. Every event has a key.
-func (c Config) Key(e *hindsight.Event) (key, why string) {
 	switch {
-	case e.Kind.IsAlert():
-		for _, l := range c.KeyLabels {
-			if v := e.Labels[l]; v != "" {
-				return v, fmt.Sprintf("label %s=%q", l, v)
-			}
-		}
-		if e.Alert != nil && e.Alert.GroupKey != "" {
-			return e.Alert.GroupKey, fmt.Sprintf("Alertmanager group %s (no %v label)", e.Alert.GroupKey, c.KeyLabels)
-		}
-		return "", "no key label and no group key"
-	case e.Kind.IsDeploy():
-		return e.Service, fmt.Sprintf("deploy of service %q", e.Service)
-	case e.Note != nil:
-		return e.Note.Key, "note on incident " + e.Note.IncidentID
+	case c.ReopenWindow < 0:
+		return fmt.Errorf("reopen_window %s is negative", c.ReopenWindow)
+	case c.ChangeLookback < 0:
+		return fmt.Errorf("change_lookback %s is negative", c.ChangeLookback)
+	case c.RelatedWindow < 0:
+		return fmt.Errorf("related_window %s is negative", c.RelatedWindow)
+	case c.SeverityLabel == "":
+		return fmt.Errorf("severity_label is empty")
+	case c.OpenAfter.Alerts < 0 || c.OpenAfter.For < 0:
+		return fmt.Errorf("open_after is negative")
 	}
-	return e.Service, fmt.Sprintf("service %q", e.Service)
+	if err := validDeployLabels(c.DeployLabels); err != nil {
+		return err
+	}
+	return c.validateRules()
 }

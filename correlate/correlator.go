@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -21,14 +22,26 @@ type Store interface {
 	KeyEvents(key string) ([]hindsight.Event, error)
 	// KeyIncidents returns the incidents of a key as last committed.
 	KeyIncidents(key string) ([]hindsight.Incident, error)
+	// Watermark returns the Change.Watermark last committed.
+	Watermark() (time.Time, error)
+	// PendingDue returns the keys whose KeyChange.Pending is at or
+	// before t.
+	PendingDue(t time.Time) ([]string, error)
 	// Commit applies a change in one transaction.
 	Commit(Change) error
 }
 
 // Change is what one batch of events does to the store.
 type Change struct {
+	// Events are new alert and note events with their key; an ignored
+	// alert has the key "" and is kept only so it is known.
 	Events []KeyedEvent
-	Keys   []KeyChange
+	// Deploys are new deploy events, kept by time for Enrich.
+	Deploys []hindsight.Event
+	Keys    []KeyChange
+	// Watermark is how far event time has come: the latest receipt (or
+	// tick) of any event so far. It never moves back.
+	Watermark time.Time
 	// Seq is the stream sequence of the batch's last event.
 	Seq uint64
 }
@@ -47,6 +60,9 @@ type KeyChange struct {
 	// has an entry in Redirects saying which incident took it over.
 	Removed   []string
 	Redirects map[string]string
+	// Pending is the earliest time one of the key's pending incidents
+	// opens if its alerts still fire; zero when there is none.
+	Pending time.Time
 }
 
 // Correlator folds batches of events into the store.
@@ -86,16 +102,35 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	if err != nil {
 		return fmt.Errorf("look up event ids: %w", err)
 	}
+	wm, err := c.store.Watermark()
+	if err != nil {
+		return fmt.Errorf("read watermark: %w", err)
+	}
 	change := Change{Seq: seq}
 	byKey := map[string][]hindsight.Event{}
 	var keys []string
 	for _, e := range events {
+		wm = latest(wm, e.ReceivedAt)
+		if e.Kind == hindsight.KindTick {
+			wm = latest(wm, e.Time)
+			continue
+		}
 		if known[e.ID] {
 			c.metrics.duplicates.Inc()
 			continue
 		}
 		known[e.ID] = true
-		key, _ := c.cfg.Key(&e)
+		c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
+		if e.Kind.IsDeploy() {
+			change.Deploys = append(change.Deploys, e)
+			continue
+		}
+		p := c.cfg.Place(&e)
+		if p.Ignored {
+			change.Events = append(change.Events, KeyedEvent{Event: e})
+			continue
+		}
+		key := p.Key
 		if key == "" {
 			// Still kept, so a rule change can place it on replay.
 			key = "unkeyed"
@@ -105,11 +140,22 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 			keys = append(keys, key)
 		}
 		byKey[key] = append(byKey[key], e)
-		c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
+	}
+	change.Watermark = wm
+	// Keys held back by open_after whose time has come fold again.
+	due, err := c.store.PendingDue(wm)
+	if err != nil {
+		return fmt.Errorf("read pending keys: %w", err)
+	}
+	for _, k := range due {
+		if byKey[k] == nil {
+			keys = append(keys, k)
+			byKey[k] = []hindsight.Event{}
+		}
 	}
 	var resolved []hindsight.Incident
 	for _, key := range keys {
-		kc, newlyResolved, err := c.refold(key, byKey[key])
+		kc, newlyResolved, err := c.refold(key, byKey[key], wm)
 		if err != nil {
 			return err
 		}
@@ -128,7 +174,7 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 
 // refold recomputes a key's incidents with its new events, and says which
 // incidents are gone (and where they went) and which just resolved.
-func (c *Correlator) refold(key string, added []hindsight.Event) (KeyChange, []hindsight.Incident, error) {
+func (c *Correlator) refold(key string, added []hindsight.Event, now time.Time) (KeyChange, []hindsight.Incident, error) {
 	old, err := c.store.KeyIncidents(key)
 	if err != nil {
 		return KeyChange{}, nil, fmt.Errorf("read incidents of %q: %w", key, err)
@@ -137,13 +183,18 @@ func (c *Correlator) refold(key string, added []hindsight.Event) (KeyChange, []h
 	if err != nil {
 		return KeyChange{}, nil, fmt.Errorf("read events of %q: %w", key, err)
 	}
-	incs := c.cfg.Fold(key, append(evs, added...))
+	incs := c.cfg.Fold(key, append(evs, added...), now)
 	kc := KeyChange{Key: key, Incidents: incs, Redirects: map[string]string{}}
+	for _, inc := range incs {
+		if inc.OpensAt != nil && (kc.Pending.IsZero() || inc.OpensAt.Before(kc.Pending)) {
+			kc.Pending = *inc.OpensAt
+		}
+	}
 
-	now := map[string]*hindsight.Incident{}
+	current := map[string]*hindsight.Incident{}
 	owner := map[string]string{} // alert occurrence -> incident ID
 	for i := range incs {
-		now[incs[i].ID] = &incs[i]
+		current[incs[i].ID] = &incs[i]
 		for _, a := range incs[i].Alerts {
 			owner[occurrenceOf(a)] = incs[i].ID
 		}
@@ -153,7 +204,7 @@ func (c *Correlator) refold(key string, added []hindsight.Event) (KeyChange, []h
 		if o.Status == hindsight.StatusResolved {
 			wasResolved[o.ID] = true
 		}
-		if now[o.ID] == nil {
+		if current[o.ID] == nil {
 			kc.Removed = append(kc.Removed, o.ID)
 			kc.Redirects[o.ID] = owner[o.Anchor]
 			c.log.Info("incident merged or re-anchored", "incident", o.ID, "into", owner[o.Anchor])
@@ -167,6 +218,13 @@ func (c *Correlator) refold(key string, added []hindsight.Event) (KeyChange, []h
 	}
 	slices.Sort(kc.Removed)
 	return kc, resolved, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func occurrenceOf(a hindsight.AlertSummary) string {

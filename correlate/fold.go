@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -37,24 +36,31 @@ func (o *occurrence) info() *hindsight.Event {
 	return o.resolved
 }
 
-// Fold computes the incidents of one key from all of its events, in order
-// of start. Duplicated event IDs count once. Fold is pure: the same set
-// of events gives the same incidents whatever their order.
-func (c Config) Fold(key string, events []hindsight.Event) []hindsight.Incident {
+// Fold computes the incidents of one key from its alert and note events,
+// in order of start. Duplicated event IDs count once; deploys are left to
+// Enrich. now is how far event time has come (the latest time the stream
+// has reached): it decides only whether alerts held back by open_after
+// have fired long enough. Fold is pure: the same events and now give the
+// same incidents whatever their order.
+func (c Config) Fold(key string, events []hindsight.Event, now time.Time) []hindsight.Incident {
 	evs := uniqueSorted(events)
 	occs := c.occurrences(evs)
-	var deploys, notes []*hindsight.Event
+	if len(occs) == 0 {
+		return nil
+	}
+	var notes []*hindsight.Event
 	for i := range evs {
-		switch e := &evs[i]; {
-		case e.Kind.IsDeploy():
-			deploys = append(deploys, e)
-		case e.Kind == hindsight.KindNote && e.Note != nil:
+		if e := &evs[i]; e.Kind == hindsight.KindNote && e.Note != nil {
 			notes = append(notes, e)
 		}
 	}
+	// Every alert of a key was placed by the same rule: the rule is part
+	// of the key.
+	place := c.Place(occs[0].info())
+	s := c.ruleSettings(place.Rule)
 	var out []hindsight.Incident
-	for _, cl := range c.cluster(occs) {
-		out = append(out, c.incident(key, cl, deploys, notes))
+	for _, cl := range cluster(occs, s.ReopenWindow) {
+		out = append(out, c.incident(key, s, place, cl, notes, now))
 	}
 	return out
 }
@@ -105,12 +111,12 @@ func (c Config) occurrences(evs []hindsight.Event) []*occurrence {
 
 // cluster groups occurrences (sorted by start) whose active spans overlap
 // or are separated by less than the reopen window.
-func (c Config) cluster(occs []*occurrence) [][]*occurrence {
+func cluster(occs []*occurrence, reopen time.Duration) [][]*occurrence {
 	var out [][]*occurrence
 	var end time.Time // end of the current cluster; zero = open-ended
 	for _, o := range occs {
 		n := len(out)
-		if n > 0 && (end.IsZero() || o.startsAt.Sub(end) < c.ReopenWindow) {
+		if n > 0 && (end.IsZero() || o.startsAt.Sub(end) < reopen) {
 			out[n-1] = append(out[n-1], o)
 		} else {
 			out = append(out, []*occurrence{o})
@@ -131,22 +137,22 @@ func IncidentID(key, anchor string) string {
 	return "inc-" + hex.EncodeToString(h[:8])
 }
 
-func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hindsight.Event) hindsight.Incident {
+func (c Config) incident(key string, s settings, place Placement, occs []*occurrence, notes []*hindsight.Event, now time.Time) hindsight.Incident {
 	first := occs[0]
 	inc := hindsight.Incident{
 		ID:        IncidentID(key, first.id),
 		Key:       key,
+		Rule:      place.Rule,
 		Anchor:    first.id,
 		StartedAt: first.startsAt,
 		Status:    hindsight.StatusOpen,
 		Service:   cmp.Or(first.info().Service, key),
+		Team:      first.info().Labels[cmp.Or(s.TeamLabel, "team")],
 		// Lists are never null in JSON.
 		SuspectedChanges: []hindsight.SuspectedChange{},
+		Related:          []hindsight.RelatedIncident{},
 	}
-	_, keyWhy := c.Key(first.info())
-	if l := keyLabel(c, first.info()); l != "" {
-		inc.KeyLabels = map[string]string{l: key}
-	}
+	inc.KeyLabels = keyLabels(s, first.info())
 
 	// Lifecycle, alerts and timeline entries, in one sweep by start.
 	inAnchor := map[string]bool{}
@@ -159,12 +165,12 @@ func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hinds
 		e := o.info()
 		if i == 0 {
 			inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: o.startsAt, Status: "opened",
-				Reason: fmt.Sprintf("%s started firing; key %s", o.name, keyWhy)})
+				Reason: fmt.Sprintf("%s started firing; %s", o.name, place.Why)})
 		} else if !open && o.startsAt.After(coveredUntil) {
 			inc.Reopened++
 			inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: o.startsAt, Status: "reopened",
 				Reason: fmt.Sprintf("%s started firing %s after every alert had resolved (reopen window %s)",
-					o.name, hindsight.FormatDuration(o.startsAt.Sub(coveredUntil)), hindsight.FormatDuration(c.ReopenWindow))})
+					o.name, hindsight.FormatDuration(o.startsAt.Sub(coveredUntil)), hindsight.FormatDuration(s.ReopenWindow))})
 		}
 		if o.open() {
 			open = true
@@ -174,15 +180,50 @@ func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hinds
 		if o.endsAt.After(lastEnd) {
 			lastEnd = o.endsAt
 		}
-		if top == nil || severityRank(c.severity(e)) > severityRank(c.severity(top.info())) {
+		if top == nil || severityRank(s.severity(e)) > severityRank(s.severity(top.info())) {
 			top = o
 		}
 		if detected == nil || o.received.Before(detected.received) || (o.received.Equal(detected.received) && o.startsAt.Before(detected.startsAt)) {
 			detected = o
 		}
-		inc.Alerts = append(inc.Alerts, c.alertSummary(o))
-		inc.Severity = maxSeverity(inc.Severity, c.severity(e))
+		inc.Alerts = append(inc.Alerts, s.alertSummary(o))
+		inc.Severity = maxSeverity(inc.Severity, s.severity(e))
 	}
+	inc.Title = title(top, occs, inc.Service)
+	reason := place.Why
+	for _, o := range occs {
+		inc.Timeline = append(inc.Timeline, alertEntries(o, o == detected, reason)...)
+	}
+	for _, n := range notes {
+		if inAnchor[n.Note.Anchor] {
+			inc.Timeline = append(inc.Timeline, hindsight.TimelineEntry{ID: n.ID, Time: n.Time.UTC(), Kind: n.Kind, Source: n.Source,
+				Summary: n.Summary, Reason: "note written on incident " + n.Note.IncidentID})
+		}
+	}
+	sortTimeline(inc.Timeline)
+
+	if !s.OpenAfter.zero() {
+		opened, why, opensAt := s.OpenAfter.qualify(occs, now)
+		if opened.IsZero() || opened.After(first.startsAt) {
+			inc.Lifecycle = holdBack(inc.Lifecycle, s, place, first, opened, why)
+		}
+		if opened.IsZero() {
+			// Held back: the alerts are kept, and join the incident if
+			// it opens; the record says why it has not.
+			inc.Status = hindsight.StatusPending
+			if !open {
+				inc.Status = hindsight.StatusSuppressed
+				t := lastEnd
+				inc.ResolvedAt = &t
+				inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: lastEnd, Status: "suppressed",
+					Reason: fmt.Sprintf("every alert resolved before open_after (%s) was met: noise, not an incident", s.OpenAfter)})
+			} else if !opensAt.IsZero() {
+				inc.OpensAt = &opensAt
+			}
+			return inc
+		}
+	}
+
 	if !open {
 		inc.Status = hindsight.StatusResolved
 		t := lastEnd
@@ -192,8 +233,6 @@ func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hinds
 		d := hindsight.Seconds(lastEnd.Sub(inc.StartedAt).Seconds())
 		inc.TimeToResolve = &d
 	}
-	inc.Title = title(top, occs, inc.Service)
-
 	det := detected.received
 	inc.DetectedAt = &det
 	// Time to detect is only known when the first notification came
@@ -203,31 +242,82 @@ func (c Config) incident(key string, occs []*occurrence, deploys, notes []*hinds
 		s := hindsight.Seconds(d.Seconds())
 		inc.TimeToDetect = &s
 	}
-
-	reason := "key " + keyWhy
-	for _, o := range occs {
-		inc.Timeline = append(inc.Timeline, c.alertEntries(o, o == detected, reason)...)
-	}
-	c.linkDeploys(&inc, deploys, lastEnd, open)
-	for _, n := range notes {
-		if inAnchor[n.Note.Anchor] {
-			inc.Timeline = append(inc.Timeline, hindsight.TimelineEntry{ID: n.ID, Time: n.Time.UTC(), Kind: n.Kind, Source: n.Source,
-				Summary: n.Summary, Reason: "note written on incident " + n.Note.IncidentID})
-		}
-	}
-	slices.SortFunc(inc.Timeline, func(a, b hindsight.TimelineEntry) int {
-		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), strings.Compare(a.ID, b.ID))
-	})
 	return inc
 }
 
-func keyLabel(c Config, e *hindsight.Event) string {
-	for _, l := range c.KeyLabels {
-		if e.Labels[l] != "" {
-			return l
+// qualify says when a group of occurrences met the open_after condition
+// (zero: not yet) and why, and, when it has not, when it will if its
+// alerts still fire (zero: only another alert can open it).
+func (oa OpenAfter) qualify(occs []*occurrence, now time.Time) (opened time.Time, why string, opensAt time.Time) {
+	better := func(t time.Time, w string) {
+		if opened.IsZero() || t.Before(opened) {
+			opened, why = t, w
 		}
 	}
-	return ""
+	if oa.Alerts > 1 && len(occs) >= oa.Alerts {
+		o := occs[oa.Alerts-1]
+		better(o.startsAt, fmt.Sprintf("%d alerts fired (open_after alerts: %d), the last %s", oa.Alerts, oa.Alerts, o.name))
+	}
+	if oa.For > 0 {
+		for _, o := range occs {
+			due := o.startsAt.Add(oa.For)
+			switch {
+			case !o.open() && !o.endsAt.Before(due), o.open() && !now.Before(due):
+				better(due, fmt.Sprintf("%s fired for %s (open_after for: %s)", o.name, hindsight.FormatDuration(oa.For), hindsight.FormatDuration(oa.For)))
+			case o.open() && (opensAt.IsZero() || due.Before(opensAt)):
+				opensAt = due
+			}
+		}
+	}
+	if !opened.IsZero() {
+		opensAt = time.Time{}
+	}
+	return opened, why, opensAt
+}
+
+// holdBack rewrites a lifecycle for open_after: pending from the first
+// alert, opened when the condition was met (zero: not yet). Reopenings
+// before that were part of the blips.
+func holdBack(lc []hindsight.LifecycleChange, s settings, place Placement, first *occurrence, opened time.Time, why string) []hindsight.LifecycleChange {
+	rule := "the default rule"
+	if place.Rule != "" {
+		rule = "rule " + place.Rule
+	}
+	out := []hindsight.LifecycleChange{{Time: first.startsAt, Status: "pending",
+		Reason: fmt.Sprintf("%s started firing; %s holds it back until open_after (%s) is met; %s", first.name, rule, s.OpenAfter, place.Why)}}
+	if opened.IsZero() {
+		return out
+	}
+	out = append(out, hindsight.LifecycleChange{Time: opened, Status: "opened", Reason: why})
+	for _, c := range lc[1:] {
+		if c.Time.After(opened) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func sortTimeline(t []hindsight.TimelineEntry) {
+	slices.SortFunc(t, func(a, b hindsight.TimelineEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), strings.Compare(a.ID, b.ID))
+	})
+}
+
+// keyLabels are the labels the key was formed from, with their values.
+func keyLabels(s settings, e *hindsight.Event) map[string]string {
+	if len(s.Key) > 0 {
+		m := make(map[string]string, len(s.Key))
+		for _, l := range s.Key {
+			m[l] = e.Labels[l]
+		}
+		return m
+	}
+	for _, l := range s.keyFallback {
+		if v := e.Labels[l]; v != "" {
+			return map[string]string{l: v}
+		}
+	}
+	return nil
 }
 
 // lastResolved is the occurrence whose resolution resolved the incident;
@@ -257,12 +347,12 @@ func title(top *occurrence, occs []*occurrence, service string) string {
 	return t
 }
 
-func (c Config) severity(e *hindsight.Event) string { return e.Labels[c.SeverityLabel] }
+func (s settings) severity(e *hindsight.Event) string { return e.Labels[s.SeverityLabel] }
 
-func (c Config) alertSummary(o *occurrence) hindsight.AlertSummary {
+func (s settings) alertSummary(o *occurrence) hindsight.AlertSummary {
 	e := o.info()
-	s := hindsight.AlertSummary{
-		Name: o.name, Fingerprint: o.fp, Severity: c.severity(e), Instance: e.Labels["instance"],
+	a := hindsight.AlertSummary{
+		Name: o.name, Fingerprint: o.fp, Severity: s.severity(e), Instance: e.Labels["instance"],
 		Labels: e.Labels, Summary: e.Summary, StartsAt: o.startsAt, ReceivedAt: o.received,
 		GeneratorURL: e.Alert.GeneratorURL,
 		RunbookURL:   cmp.Or(e.Alert.Annotations["runbook_url"], e.Alert.Annotations["runbook"]),
@@ -270,15 +360,15 @@ func (c Config) alertSummary(o *occurrence) hindsight.AlertSummary {
 	}
 	if !o.open() {
 		t := o.endsAt
-		s.EndsAt = &t
+		a.EndsAt = &t
 	}
-	return s
+	return a
 }
 
 // alertEntries are an occurrence's timeline entries. Their summary is the
 // alert's own (its summary annotation); name, severity and instance are
 // in the labels, so a renderer can say them once.
-func (c Config) alertEntries(o *occurrence, detection bool, reason string) []hindsight.TimelineEntry {
+func alertEntries(o *occurrence, detection bool, reason string) []hindsight.TimelineEntry {
 	e := o.info()
 	fired := hindsight.TimelineEntry{
 		ID: hindsight.AlertEventID(o.fp, o.startsAt, "firing"), Time: o.startsAt,
@@ -298,74 +388,6 @@ func (c Config) alertEntries(o *occurrence, detection bool, reason string) []hin
 		})
 	}
 	return out
-}
-
-// linkDeploys puts deploys in the lookback window before the start on the
-// timeline as suspected changes, and deploys during the incident, or
-// within the reopen window after it resolved (a rollback whose effect the
-// alerts saw first), on the timeline.
-func (c Config) linkDeploys(inc *hindsight.Incident, deploys []*hindsight.Event, end time.Time, open bool) {
-	from := inc.StartedAt.Add(-c.ChangeLookback)
-	latest := map[string]*hindsight.Event{} // per deploy, its last event before the start
-	var order []string
-	for _, d := range deploys {
-		t := d.Time.UTC()
-		switch {
-		case t.Before(from):
-			continue
-		case !t.After(inc.StartedAt):
-			before := inc.StartedAt.Sub(t)
-			inc.Timeline = append(inc.Timeline, deployEntry(d, fmt.Sprintf("suspected change: deploy of %s %s before the first alert", d.Service, hindsight.FormatDuration(before))))
-			id := cmp.Or(d.Deploy.ID, d.Service+"\x00"+d.Deploy.Environment+"\x00"+d.Deploy.Version)
-			if latest[id] == nil {
-				order = append(order, id)
-			}
-			latest[id] = d // deploys are in time order: the last one wins
-		case open || !t.After(end):
-			inc.Timeline = append(inc.Timeline, deployEntry(d, fmt.Sprintf("deploy of %s during the incident", d.Service)))
-		case t.Sub(end) < c.ReopenWindow:
-			inc.Timeline = append(inc.Timeline, deployEntry(d, fmt.Sprintf("deploy of %s %s after the incident resolved", d.Service, hindsight.FormatDuration(t.Sub(end)))))
-		}
-	}
-	for _, id := range order {
-		inc.SuspectedChanges = append(inc.SuspectedChanges, c.suspect(inc, latest[id]))
-	}
-	slices.SortFunc(inc.SuspectedChanges, func(a, b hindsight.SuspectedChange) int {
-		return cmp.Or(cmp.Compare(a.MinutesBefore, b.MinutesBefore), strings.Compare(a.EventID, b.EventID))
-	})
-}
-
-func deployEntry(d *hindsight.Event, reason string) hindsight.TimelineEntry {
-	return hindsight.TimelineEntry{ID: d.ID, Time: d.Time.UTC(), Kind: d.Kind, Source: d.Source, Summary: d.Summary,
-		Reason: reason, Labels: d.Labels, URL: d.Deploy.URL}
-}
-
-// suspect scores a deploy before the incident: the nearer, the more
-// suspect; a failed deploy more so. It is a suspicion, never a cause.
-func (c Config) suspect(inc *hindsight.Incident, d *hindsight.Event) hindsight.SuspectedChange {
-	before := inc.StartedAt.Sub(d.Time)
-	reasons := []string{fmt.Sprintf("same service %s", d.Service), hindsight.FormatDuration(before) + " before the first alert"}
-	score := 0.6
-	if c.ChangeLookback > 0 {
-		score = 0.2 + 0.6*(1-before.Seconds()/c.ChangeLookback.Seconds())
-	}
-	switch d.Deploy.Status {
-	case "failed":
-		score += 0.2
-		reasons = append(reasons, "the deploy failed")
-	case "rolled_back":
-		reasons = append(reasons, "a rollback")
-	case "started":
-		reasons = append(reasons, "the deploy was still in progress")
-	}
-	return hindsight.SuspectedChange{
-		EventID: d.ID, Time: d.Time.UTC(), Service: d.Service, Environment: d.Deploy.Environment,
-		Version: d.Deploy.Version, Status: d.Deploy.Status, Actor: d.Deploy.Actor, Commit: d.Deploy.Commit,
-		URL: d.Deploy.URL, Description: d.Deploy.Description,
-		MinutesBefore: math.Round(before.Minutes()*10) / 10,
-		Score:         float64(int(min(score, 1)*1000+0.5)) / 1000,
-		Reason:        strings.Join(reasons, "; "),
-	}
 }
 
 func kindOrder(k hindsight.Kind) int {

@@ -177,13 +177,13 @@ func TestFold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "a deploy that arrived before any alert is still linked" {
 				// Kept by the store; a later alert links it (checked below).
-				got := cfg.Fold("checkout", append(tc.events, firing("a", "X", 0, 0)))
+				got := cfg.FoldStream(append(tc.events, firing("a", "X", 0, 0)))
 				if len(got) != 1 || len(got[0].SuspectedChanges) != 1 || got[0].SuspectedChanges[0].Version != "v3" {
 					t.Fatalf("got %+v, want one incident suspecting v3", got)
 				}
 				return
 			}
-			got := cfg.Fold("checkout", tc.events)
+			got := cfg.FoldStream(tc.events)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d incidents, want %d: %s", len(got), len(tc.want), dump(got))
 			}
@@ -262,13 +262,13 @@ func TestFoldIgnoresArrivalOrder(t *testing.T) {
 		firing("c", "Z", 60, 60), deploy("checkout", "v2", "rolled_back", 61), resolved("c", "Z", 60, 70),
 		note("n1", "checkout", occ("a", 0), 5), firing("d", "W", 200, 201),
 	}
-	want := dump(cfg.Fold("checkout", events))
+	want := dump(cfg.FoldStream(events))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 200 {
 		perm := append([]hindsight.Event(nil), events...)
 		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		perm = append(perm, perm[:rng.IntN(len(perm))]...) // redeliveries
-		if got := dump(cfg.Fold("checkout", perm)); got != want {
+		if got := dump(cfg.FoldStream(perm)); got != want {
 			t.Fatalf("permutation %d gave different incidents:\ngot  %s\nwant %s", i, got, want)
 		}
 	}
@@ -298,8 +298,8 @@ func TestKey(t *testing.T) {
 		{"note key", note("n", "checkout", "x", 0), "checkout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, why := cfg.Key(&tc.e); got != tc.want || why == "" {
-				t.Fatalf("Key = %q (%q), want %q with a reason", got, why, tc.want)
+			if p := cfg.Place(&tc.e); p.Key != tc.want || p.Why == "" {
+				t.Fatalf("Place = %q (%q), want %q with a reason", p.Key, p.Why, tc.want)
 			}
 		})
 	}

@@ -22,7 +22,13 @@ type deployPayload struct {
 	Commit      string `json:"commit"`
 	URL         string `json:"url"`
 	Description string `json:"description"`
+	// Labels say where the deploy went beyond service and environment
+	// (cluster, region), for correlation rules' shared_labels.
+	Labels map[string]string `json:"labels"`
 }
+
+// maxDeployLabels bounds a deploy's labels.
+const maxDeployLabels = 32
 
 // parseDeploy turns a deploy webhook body into one event. A deploy without
 // a time happened when it was received. Errors are *requestError.
@@ -58,6 +64,20 @@ func deployEvent(p deployPayload, receivedAt time.Time) (hindsight.Event, error)
 	if !ok {
 		return hindsight.Event{}, badRequest(reasonBadValue, "field \"status\": %q is not one of %s", clip(d.Status), strings.Join(hindsight.DeployStatuses, ", "))
 	}
+	if len(p.Labels) > maxDeployLabels {
+		return hindsight.Event{}, badRequest(reasonBadValue, "field \"labels\": %d labels, at most %d", len(p.Labels), maxDeployLabels)
+	}
+	for k, v := range p.Labels {
+		if !validLabelName(k) {
+			return hindsight.Event{}, badRequest(reasonBadValue, "field \"labels\": %q is not a label name (letters, digits and _, not starting with a digit)", clip(k))
+		}
+		if k == "service" || k == "environment" {
+			return hindsight.Event{}, badRequest(reasonBadValue, "field \"labels\": %q is set by the field of that name", k)
+		}
+		if len(v) > 1024 {
+			return hindsight.Event{}, badRequest(reasonBadValue, "field \"labels\": the value of %q is longer than 1024 bytes", k)
+		}
+	}
 	t := receivedAt
 	if s := strings.TrimSpace(p.Time); s != "" {
 		parsed, err := time.Parse(time.RFC3339Nano, s)
@@ -76,15 +96,20 @@ func deployEvent(p deployPayload, receivedAt time.Time) (hindsight.Event, error)
 		Time:       t,
 		ReceivedAt: receivedAt,
 		Service:    service,
-		Labels:     deployLabels(service, d.Environment),
+		Labels:     deployLabels(service, d.Environment, p.Labels),
 		Summary:    oneLine(deploySummary(service, d)),
 		Deploy:     &d,
 	}
 	return ev, nil
 }
 
-func deployLabels(service, env string) map[string]string {
+func deployLabels(service, env string, extra map[string]string) map[string]string {
 	labels := map[string]string{"service": service}
+	for k, v := range extra {
+		if v = strings.TrimSpace(v); v != "" {
+			labels[k] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+	}
 	if env != "" {
 		labels["environment"] = env
 	}
@@ -107,4 +132,17 @@ func deploySummary(service string, d hindsight.DeployDetails) string {
 		fmt.Fprintf(&b, " (by %s)", d.Actor)
 	}
 	return b.String()
+}
+
+// validLabelName is Prometheus's label name syntax.
+func validLabelName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
