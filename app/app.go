@@ -172,6 +172,11 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		for _, route := range h.Routes() {
 			mux.Handle(route, h)
 		}
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			tick(runCtx, a.bus, tickEvery, o.Now, a.log.With("component", "clock"))
+		}()
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -339,7 +344,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		}
 		drafts = r
 	}
-	opts := api.Options{Incidents: store, Drafts: drafts, Logger: a.log.With("component", "api")}
+	opts := api.Options{Incidents: enriched{store, cc}, Drafts: drafts, Logger: a.log.With("component", "api")}
 	if auth.API.Configured() {
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge
 	}

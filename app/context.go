@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hindsight-sre/hindsight"
+	"github.com/hindsight-sre/hindsight/boltstore"
+	"github.com/hindsight-sre/hindsight/correlate"
+)
+
+// enriched serves the stored incidents with their context (suspected
+// changes, deploys on the timeline, related incidents), joined at read
+// time by the correlation settings from what the store holds then.
+type enriched struct {
+	store *boltstore.Store
+	cfg   correlate.Config
+}
+
+func (e enriched) Incident(ctx context.Context, id string) (*hindsight.Incident, error) {
+	inc, err := e.store.Incident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return inc, e.cfg.EnrichFrom(e.store, inc)
+}
+
+func (e enriched) List(ctx context.Context, o boltstore.ListOptions) ([]hindsight.Incident, string, error) {
+	incs, next, err := e.store.List(ctx, o)
+	if err != nil {
+		return nil, "", err
+	}
+	for i := range incs {
+		if err := e.cfg.EnrichFrom(e.store, &incs[i]); err != nil {
+			return nil, "", err
+		}
+	}
+	return incs, next, nil
+}
+
+// tickEvery is how often the ingest role writes the time into the stream.
+const tickEvery = 15 * time.Second
+
+// publisher is the part of the bus ticks need.
+type publisher interface {
+	Publish(ctx context.Context, events []hindsight.Event) (int, error)
+}
+
+// tick writes a clock tick into the stream every interval until ctx is
+// done, so that event time moves on while no other event comes: a rule's
+// open_after for: then opens an incident on time, and a replay of the
+// stream reaches the same decision. Ticks of one second from several
+// ingest processes collapse into one event.
+func tick(ctx context.Context, p publisher, every time.Duration, now func() time.Time, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := now().UTC().Truncate(time.Second)
+		e := hindsight.Event{ID: hindsight.TickEventID(at), Kind: hindsight.KindTick, Source: hindsight.SourceClock,
+			Time: at, ReceivedAt: at, Summary: "clock tick"}
+		pctx, cancel := context.WithTimeout(ctx, every)
+		if _, err := p.Publish(pctx, []hindsight.Event{e}); err != nil && ctx.Err() == nil {
+			log.Debug("clock tick not published; the next one will do", "err", err)
+		}
+		cancel()
+	}
+}
