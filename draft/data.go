@@ -69,8 +69,8 @@ type Data struct {
 
 	// Timeline has one entry per timeline entry, in the incident's order.
 	Timeline []Entry
-	// Suspects are the suspected changes, nearest first; TopSuspect the one
-	// with the highest score (the nearest among equals), nil when none.
+	// Suspects are the suspected changes, ranked by score; TopSuspect the
+	// one with the highest score (the nearest among equals), nil when none.
 	// They are suspicions, never a root cause.
 	Suspects   []Suspect
 	TopSuspect *Suspect
@@ -95,6 +95,11 @@ type Data struct {
 	Resolved string
 	// Lifecycle lists why the incident opened, resolved and reopened.
 	Lifecycle []Transition
+	// GroupedBy is Markdown: the rule and key that grouped the alerts.
+	GroupedBy string
+	// Related are incidents of other keys that started close to this
+	// one (Markdown sentences): possibly the same outage.
+	Related []string
 }
 
 // AlertGroup is the occurrences of one alert name and severity.
@@ -218,6 +223,7 @@ func newData(inc *hindsight.Incident, human hindsight.PostmortemFields, asOf tim
 	d.hints()
 	d.detection()
 	d.actions()
+	d.context()
 	return d
 }
 
@@ -714,4 +720,34 @@ func (d *Data) flapping() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func (d *Data) context() {
+	inc := d.Incident
+	rule := "the default rule"
+	if inc.Rule != "" {
+		rule = "rule " + escape(inc.Rule)
+	}
+	keys := make([]string, 0, len(inc.KeyLabels))
+	for k, v := range inc.KeyLabels {
+		keys = append(keys, escape(k)+"="+escape(v))
+	}
+	slices.Sort(keys)
+	d.GroupedBy = rule
+	if len(keys) > 0 {
+		d.GroupedBy += ", key " + strings.Join(keys, ", ")
+	} else if inc.Key != "" {
+		d.GroupedBy += ", key " + escape(inc.Key)
+	}
+	for _, r := range inc.Related {
+		line := fmt.Sprintf("%s (%s, %s): %s", escape(cmpOr(r.Title, r.ID)), escape(r.ID), escape(string(r.Status)), escape(r.Reason))
+		d.Related = append(d.Related, line+".")
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

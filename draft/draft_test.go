@@ -317,6 +317,8 @@ func resolvedIncident() *hindsight.Incident {
 	return &hindsight.Incident{
 		ID: "i-4f1c2a9e", Title: "HighLatency on checkout", Status: hindsight.StatusResolved, Severity: "critical",
 		Service: "checkout", Key: "checkout", KeyLabels: labels("service", "checkout"),
+		Related: []hindsight.RelatedIncident{{ID: "i-9b0e11c2", Title: "PaymentTimeouts on payments", Service: "payments", Status: hindsight.StatusResolved,
+			StartedAt: at("2026-11-20 10:44"), Reason: "started 2m after this one (within the related window of 10m); both suspect the deploy of checkout v2.3.1", SharedChange: "d1"}},
 		StartedAt:    at("2026-11-20 10:42"),
 		DetectedAt:   ptr(at("2026-11-20 10:43:30")),
 		ResolvedAt:   ptr(at("2026-11-20 11:55")),
@@ -415,7 +417,9 @@ func hostileIncident() *hindsight.Incident {
 	l := labels("alertname", "`rm -rf /`", "severity", "critical\n## injected heading", "instance", "[link](javascript:alert(1))", "service", "checkout | pipe |")
 	return &hindsight.Incident{
 		ID: "i-0bad1dea", Title: "# heading <script>alert(1)</script>", Status: hindsight.StatusResolved, Severity: "critical",
-		Service: "checkout | pipe |", Key: "checkout | pipe |",
+		Service: "checkout | pipe |", Key: "checkout | pipe |", Rule: "<b>rule</b>",
+		Related: []hindsight.RelatedIncident{{ID: "i-[x](y)", Title: "# <script>alert(2)</script>", Status: hindsight.StatusOpen,
+			StartedAt: at("2026-11-20 10:43"), Reason: "`started` | 1m after"}},
 		StartedAt: at("2026-11-20 10:42"), DetectedAt: ptr(at("2026-11-20 10:43")), ResolvedAt: ptr(at("2026-11-20 11:00")),
 		TimeToDetect: secs(time.Minute), TimeToResolve: secs(18 * time.Minute),
 		Alerts: []hindsight.AlertSummary{{
