@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -506,10 +507,23 @@ func decodeIncident(v []byte) (*hindsight.Incident, error) {
 
 // timeKey is the big-endian Unix nanoseconds of t, then id: byte order
 // is time order.
+//
+// Times outside UnixNano's range (1678 to 2262), such as the zero time a
+// caller may pass as "from the beginning", are clamped to it.
 func timeKey(t time.Time, id string) []byte {
+	if t.Before(minTime) {
+		t = minTime
+	} else if t.After(maxTime) {
+		t = maxTime
+	}
 	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(t.UnixNano())^(1<<63))
 	return append(k, id...)
 }
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
 
 func keyTime(k []byte) time.Time {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])^(1<<63))).UTC()

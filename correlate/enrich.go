@@ -21,7 +21,7 @@ type ContextSource interface {
 }
 
 // farFuture bounds the deploys of an incident still open.
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+var farFuture = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC) // within UnixNano's range
 
 // ContextWindow returns the span of deploy times and of neighbours'
 // starts that Enrich needs for inc.
