@@ -69,6 +69,7 @@ type App struct {
 	ns        *server.Server
 	bus       *natsbus.Bus
 	store     *boltstore.Store
+	incidents api.Incidents
 	listener  net.Listener
 	http      *http.Server
 	cancel    context.CancelFunc
@@ -344,7 +345,8 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		}
 		drafts = r
 	}
-	opts := api.Options{Incidents: enriched{store, cc}, Drafts: drafts, Logger: a.log.With("component", "api")}
+	a.incidents = enriched{store, cc}
+	opts := api.Options{Incidents: a.incidents, Drafts: drafts, Logger: a.log.With("component", "api")}
 	if auth.API.Configured() {
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge
 	}
@@ -384,6 +386,11 @@ func (a *App) Registry() *prometheus.Registry { return a.reg }
 
 // Store is the bbolt state, nil without the correlate role.
 func (a *App) Store() *boltstore.Store { return a.store }
+
+// Incidents reads incidents as the API serves them: enriched with their
+// suspected changes, deploys and related incidents. Nil without the
+// correlate role.
+func (a *App) Incidents() api.Incidents { return a.incidents }
 
 // Close stops serving, lets requests in flight finish, stops the
 // correlator after its current batch, and closes NATS and bbolt.

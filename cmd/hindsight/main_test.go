@@ -51,7 +51,7 @@ func TestDeployAndPostmortemCommands(t *testing.T) {
 	var id string
 	deadline := time.Now().Add(10 * time.Second)
 	for id == "" && time.Now().Before(deadline) {
-		incs, _, _ := a.Store().List(context.Background(), boltstore.ListOptions{})
+		incs, _, _ := a.Incidents().List(context.Background(), boltstore.ListOptions{})
 		if len(incs) == 1 && len(incs[0].SuspectedChanges) == 1 {
 			id = incs[0].ID
 		}
