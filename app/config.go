@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/alertmanager/pkg/labels"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hindsight-sre/hindsight/correlate"
@@ -28,13 +31,8 @@ type Config struct {
 		// credentials.
 		GitHub *SecretConfig `yaml:"github"`
 	} `yaml:"auth"`
-	Correlation struct {
-		KeyLabels      []string      `yaml:"key_labels"`
-		ReopenWindow   time.Duration `yaml:"reopen_window"`
-		ChangeLookback time.Duration `yaml:"change_lookback"`
-		SeverityLabel  string        `yaml:"severity_label"`
-	} `yaml:"correlation"`
-	Limits struct {
+	Correlation CorrelationConfig `yaml:"correlation"`
+	Limits      struct {
 		MaxBodyBytes             int64 `yaml:"max_body_bytes"`
 		MaxAlertmanagerBodyBytes int64 `yaml:"max_alertmanager_body_bytes"`
 	} `yaml:"limits"`
@@ -53,6 +51,72 @@ type Config struct {
 		// (default 64 MiB).
 		MinFreeDisk int64 `yaml:"min_free_disk"`
 	} `yaml:"nats"`
+}
+
+// CorrelationConfig is the correlation section: the settings of the
+// default rule (alerts no rule matches), which are also the defaults of
+// every rule, then the rules. docs/rules.md describes each.
+type CorrelationConfig struct {
+	KeyLabels      []string         `yaml:"key_labels"`
+	ReopenWindow   time.Duration    `yaml:"reopen_window"`
+	ChangeLookback time.Duration    `yaml:"change_lookback"`
+	SeverityLabel  string           `yaml:"severity_label"`
+	TeamLabel      string           `yaml:"team_label"`
+	OpenAfter      *OpenAfterConfig `yaml:"open_after"`
+	// DeployLabels: deploy field or label -> alert label.
+	DeployLabels map[string]string `yaml:"deploy_labels"`
+	// SharedLabels: nil keeps the default, [] names none.
+	SharedLabels  []string      `yaml:"shared_labels"`
+	RelatedWindow time.Duration `yaml:"related_window"`
+	Rules         []RuleConfig  `yaml:"rules"`
+}
+
+// RuleConfig is one of correlation.rules. Match and Ignore hold
+// Alertmanager matchers, one entry each (or several in one entry,
+// comma-separated, as in a route's matchers). Unset settings take the
+// correlation section's.
+type RuleConfig struct {
+	Name           string            `yaml:"name"`
+	Match          []string          `yaml:"match"`
+	Ignore         []string          `yaml:"ignore"`
+	Key            []string          `yaml:"key"`
+	OpenAfter      *OpenAfterConfig  `yaml:"open_after"`
+	ReopenWindow   time.Duration     `yaml:"reopen_window"`
+	ChangeLookback time.Duration     `yaml:"change_lookback"`
+	SeverityLabel  string            `yaml:"severity_label"`
+	TeamLabel      string            `yaml:"team_label"`
+	DeployLabels   map[string]string `yaml:"deploy_labels"`
+	SharedLabels   []string          `yaml:"shared_labels"`
+}
+
+// OpenAfterConfig holds an incident back until it has Alerts alert
+// occurrences or one of them has fired for For.
+type OpenAfterConfig struct {
+	Alerts *wholeNumber  `yaml:"alerts"`
+	For    time.Duration `yaml:"for"`
+}
+
+// wholeNumber is a count as the file writes it. yaml would make 1.5 a 1;
+// this keeps the text for openAfter to check and name the setting.
+type wholeNumber struct {
+	text string
+	n    int
+	ok   bool
+}
+
+func (w *wholeNumber) UnmarshalYAML(n *yaml.Node) error {
+	w.text = n.Value
+	switch n.Kind {
+	case yaml.SequenceNode:
+		w.text = "(a list)"
+	case yaml.MappingNode:
+		w.text = "(a mapping)"
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		v, err := strconv.Atoi(n.Value)
+		w.n, w.ok = v, err == nil
+	}
+	return nil
 }
 
 // CredentialsConfig is one endpoint's auth.
@@ -85,13 +149,25 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}
+	// The document as nodes, to find the line of a setting the checks
+	// below refuse.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return c, fmt.Errorf("config %s%s", path, yamlMessage(err, nil))
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %s", path, yamlMessage(err))
+		return c, fmt.Errorf("config %s%s", path, yamlMessage(err, &root))
 	}
 	if _, err := c.CorrelateConfig(); err != nil {
-		return c, fmt.Errorf("config %s: correlation: %w", path, err)
+		var se *settingError
+		if errors.As(err, &se) {
+			if line := lineOf(&root, se.path); line > 0 {
+				return c, fmt.Errorf("config %s line %d: %w", path, line, err)
+			}
+		}
+		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxAlertmanagerBodyBytes < 0 {
 		return c, fmt.Errorf("config %s: limits: a body limit is negative", path)
@@ -102,41 +178,326 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// goTypes matches the Go type names yaml puts in its messages, which mean
-// nothing to the person who wrote the file.
-var goTypes = regexp.MustCompile(` (in|into) type [^\n]*`)
+// unknownField and badType are yaml's messages for a setting the file
+// misspells or gives the wrong type, which name Go types that mean nothing
+// to the person who wrote the file.
+var (
+	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	badType      = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) (?:`([^`]*)` )?into (\\S+)$")
+	goTypes      = regexp.MustCompile(` (in|into) type [^\n]*`)
+)
 
-func yamlMessage(err error) string {
+// yamlMessage turns a yaml error into ": what" or " line N: what" for
+// the person who wrote the file, naming the setting at fault where root
+// (when given) shows it.
+func yamlMessage(err error, root *yaml.Node) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-	msg = goTypes.ReplaceAllStringFunc(msg, func(m string) string {
-		switch {
-		case strings.HasPrefix(m, " in type"):
-			return " (no such setting; see deploy/hindsight.yml)"
-		case strings.Contains(m, "time.Duration"):
-			return " as a duration (like 10m or 1h30m)"
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	errs := strings.Split(msg, "\n  ")
+	for i, e := range errs {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			where, _ := findPath(root, func(k, _ *yaml.Node) bool { return k != nil && k.Line == line && k.Value == m[2] })
+			if where != "" {
+				where += ": "
+			}
+			errs[i] = fmt.Sprintf("line %s: %sfield %s not found (no such setting; see deploy/hindsight.yml)", m[1], where, m[2])
+		} else if m := badType.FindStringSubmatch(e); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			_, where := findPath(root, func(_, v *yaml.Node) bool {
+				// yaml shortens long values to their first 7 bytes and "...".
+				short := strings.TrimSuffix(m[3], "...")
+				return v.Line == line && v.ShortTag() == "!!"+m[2] && (v.Value == m[3] || short != m[3] && strings.HasPrefix(v.Value, short))
+			})
+			if where != "" {
+				where += ": "
+			}
+			got := m[3]
+			if got == "" {
+				got = yamlKinds[m[2]]
+			}
+			errs[i] = fmt.Sprintf("line %s: %swant %s, got %s", m[1], where, goKind(m[4]), got)
+		} else {
+			errs[i] = goTypes.ReplaceAllString(e, "")
 		}
-		return ""
-	})
-	return msg
+	}
+	msg = strings.Join(errs, "\n  ")
+	if strings.HasPrefix(msg, "line ") {
+		return " " + msg
+	}
+	return ": " + msg
 }
 
-// CorrelateConfig is the correlation settings over the defaults.
+var yamlKinds = map[string]string{"map": "a mapping", "seq": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "true or false", "null": "nothing"}
+
+// goKind says what the file should hold where yaml wanted Go type t.
+func goKind(t string) string {
+	switch {
+	case t == "time.Duration":
+		return "a duration (like 10m or 1h30m)"
+	case t == "string":
+		return "a string"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	}
+	return "a mapping"
+}
+
+// A settingError is a setting that cannot work. Its message names the
+// setting as the reader finds it in the file; path locates it (mapping
+// keys and sequence indexes from the document root) so that LoadConfig
+// can add the line.
+type settingError struct {
+	path []any
+	msg  string
+}
+
+func (e *settingError) Error() string { return e.msg }
+
+// lineOf returns the line of the setting at path, or of the deepest part
+// of it present in the document (0: none).
+func lineOf(doc *yaml.Node, path []any) int {
+	n, line := doc, 0
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for _, p := range path {
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch p := p.(type) {
+		case string:
+			for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					next, line = n.Content[i+1], n.Content[i].Line
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+				next, line = n.Content[p], n.Content[p].Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+// findPath returns the first setting in doc for which match (given the
+// mapping key, nil for a list item, and the value) holds: the path of the
+// section holding it ("correlation.rules[0] (prod)", "" at the top) and
+// its own ("correlation.rules[0] (prod).key"). Both are "" when none does.
+func findPath(doc *yaml.Node, match func(k, v *yaml.Node) bool) (section, setting string) {
+	var walk func(n *yaml.Node, at string) bool
+	walk = func(n *yaml.Node, at string) bool {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if walk(c, at) {
+					return true
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				sub := k.Value
+				if at != "" {
+					sub = at + "." + k.Value
+				}
+				if match(k, v) {
+					section, setting = at, sub
+					return true
+				}
+				if walk(v, sub) {
+					return true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				sub := at + itemName(c, i)
+				if match(nil, c) {
+					section, setting = at, sub
+					return true
+				}
+				if walk(c, sub) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if doc != nil {
+		walk(doc, "")
+	}
+	return section, setting
+}
+
+// itemName names the i-th item of a list: "[1]", or "[1] (name)" for an
+// item with a name (a rule).
+func itemName(n *yaml.Node, i int) string {
+	s := fmt.Sprintf("[%d]", i)
+	for j := 0; n.Kind == yaml.MappingNode && j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == "name" && n.Content[j+1].Kind == yaml.ScalarNode && n.Content[j+1].Value != "" {
+			s += " (" + n.Content[j+1].Value + ")"
+		}
+	}
+	return s
+}
+
+// CorrelateConfig is the correlation settings over the defaults. An error
+// names the setting at fault (correlation.rules[1] (name).match[0] ...).
 func (c Config) CorrelateConfig() (correlate.Config, error) {
+	x := c.Correlation
 	cc := correlate.DefaultConfig()
-	if len(c.Correlation.KeyLabels) > 0 {
-		cc.KeyLabels = c.Correlation.KeyLabels
+	if len(x.KeyLabels) > 0 {
+		cc.KeyLabels = x.KeyLabels
 	}
-	if c.Correlation.ReopenWindow != 0 {
-		cc.ReopenWindow = c.Correlation.ReopenWindow
+	if x.ReopenWindow != 0 {
+		cc.ReopenWindow = x.ReopenWindow
 	}
-	if c.Correlation.ChangeLookback != 0 {
-		cc.ChangeLookback = c.Correlation.ChangeLookback
+	if x.ChangeLookback != 0 {
+		cc.ChangeLookback = x.ChangeLookback
 	}
-	if c.Correlation.SeverityLabel != "" {
-		cc.SeverityLabel = c.Correlation.SeverityLabel
+	if x.SeverityLabel != "" {
+		cc.SeverityLabel = x.SeverityLabel
 	}
-	return cc, cc.Validate()
+	if x.TeamLabel != "" {
+		cc.TeamLabel = x.TeamLabel
+	}
+	if x.RelatedWindow != 0 {
+		cc.RelatedWindow = x.RelatedWindow
+	}
+	if x.DeployLabels != nil {
+		cc.DeployLabels = x.DeployLabels
+	}
+	if x.SharedLabels != nil {
+		cc.SharedLabels = x.SharedLabels
+	}
+	at := []any{"correlation"}
+	if x.OpenAfter != nil {
+		o, err := x.OpenAfter.openAfter("correlation.open_after", append(at, "open_after"))
+		if err != nil {
+			return cc, err
+		}
+		cc.OpenAfter = o
+	}
+	// The section without rules first, then one rule more at a time: the
+	// first prefix correlate refuses holds the rule at fault.
+	if err := cc.Validate(); err != nil {
+		return cc, validateError(err, "correlation", "", at)
+	}
+	for i, rc := range x.Rules {
+		at := []any{"correlation", "rules", i}
+		name := fmt.Sprintf("rules[%d]", i)
+		if rc.Name != "" {
+			name += " (" + rc.Name + ")"
+		}
+		r, err := rc.rule("correlation."+name, at)
+		if err != nil {
+			return cc, err
+		}
+		cc.Rules = append(cc.Rules, r)
+		if err := cc.Validate(); err != nil {
+			return cc, validateError(err, "correlation."+name, name, at)
+		}
+	}
+	return cc, nil
+}
+
+// validateError locates an error of correlate's Validate: under at, at
+// the setting its message starts with when the file has it. correlate
+// names a rule's errors "rules[i] (name): ..."; prefix is that part.
+func validateError(err error, name, prefix string, at []any) error {
+	msg := err.Error()
+	if prefix != "" {
+		msg = strings.TrimPrefix(msg, prefix+": ")
+	}
+	path := at
+	// "key[0] is empty", "open_after.for -5m is negative": the setting.
+	if tok, _, ok := strings.Cut(msg, " "); ok {
+		sub := append([]any(nil), at...)
+		for _, part := range strings.Split(strings.TrimSuffix(tok, ":"), ".") {
+			k, idx, indexed := strings.Cut(part, "[")
+			sub = append(sub, k)
+			if i, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); indexed && err == nil {
+				sub = append(sub, i)
+			}
+		}
+		path = sub
+	}
+	return &settingError{path: path, msg: name + ": " + msg}
+}
+
+// rule maps one rule; name is how messages call it.
+func (rc RuleConfig) rule(name string, at []any) (correlate.Rule, error) {
+	r := correlate.Rule{
+		Name:           rc.Name,
+		Key:            rc.Key,
+		ReopenWindow:   rc.ReopenWindow,
+		ChangeLookback: rc.ChangeLookback,
+		SeverityLabel:  rc.SeverityLabel,
+		TeamLabel:      rc.TeamLabel,
+		DeployLabels:   rc.DeployLabels,
+		SharedLabels:   rc.SharedLabels,
+	}
+	var err error
+	if r.Match, err = matchers(rc.Match, name+".match", append(at, "match")); err != nil {
+		return r, err
+	}
+	if r.Ignore, err = matchers(rc.Ignore, name+".ignore", append(at, "ignore")); err != nil {
+		return r, err
+	}
+	if rc.OpenAfter != nil {
+		if r.OpenAfter, err = rc.OpenAfter.openAfter(name+".open_after", append(at, "open_after")); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// matchers parses a list of matchers with Alertmanager's own parser, as
+// Alertmanager parses a route's matchers: an entry may hold several,
+// comma-separated, and braces around them.
+func matchers(entries []string, name string, at []any) ([]*labels.Matcher, error) {
+	var ms []*labels.Matcher
+	for i, s := range entries {
+		where := &settingError{path: append(slices.Clip(at), i), msg: fmt.Sprintf("%s[%d] %q: ", name, i, s)}
+		m, err := labels.ParseMatchers(s)
+		switch {
+		case err != nil:
+			where.msg += "bad matcher: " + err.Error()
+			return nil, where
+		case len(m) == 0:
+			where.msg += `no matcher: want one like severity="critical"`
+			return nil, where
+		}
+		ms = append(ms, m...)
+	}
+	return ms, nil
+}
+
+func (o OpenAfterConfig) openAfter(name string, at []any) (correlate.OpenAfter, error) {
+	var out correlate.OpenAfter
+	switch {
+	case o.Alerts == nil && o.For == 0:
+		return out, &settingError{path: at, msg: name + ": set alerts (a count, like 2), for (a duration, like 5m) or both"}
+	case o.Alerts != nil && (!o.Alerts.ok || o.Alerts.n < 1):
+		return out, &settingError{path: append(slices.Clip(at), "alerts"), msg: fmt.Sprintf("%s.alerts %s: want a whole number, 1 or more", name, o.Alerts.text)}
+	case o.For < 0:
+		return out, &settingError{path: append(slices.Clip(at), "for"), msg: fmt.Sprintf("%s.for %s is negative", name, o.For)}
+	}
+	if o.Alerts != nil {
+		out.Alerts = o.Alerts.n
+	}
+	out.For = o.For
+	return out, nil
 }
 
 func (c Config) syncInterval() (time.Duration, error) {

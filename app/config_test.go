@@ -1,11 +1,16 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+
+	"github.com/hindsight-sre/hindsight/correlate"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -59,4 +64,196 @@ func writeTemp(t *testing.T, s string) string {
 	p := filepath.Join(t.TempDir(), "c.yml")
 	os.WriteFile(p, []byte(s), 0o600)
 	return p
+}
+
+func TestCorrelationRulesConfig(t *testing.T) {
+	const file = `correlation:
+  key_labels: [service]
+  team_label: owner
+  severity_label: level
+  open_after: {alerts: 3}
+  deploy_labels: {service: app, environment: env, cluster: k8s_cluster}
+  shared_labels: [cluster, region]
+  related_window: 15m
+  rules:
+    - name: heartbeats
+      match: ['alertname=~"Watchdog|InfoInhibitor"']
+      ignore: ['alertname=~"Watchdog|InfoInhibitor"']
+    - name: prod-critical
+      match: ['severity=~"critical|page"', 'env="prod"', '{team!="", region!~"test.*"}']
+      key: [cluster, service]
+      open_after: {alerts: 2}
+      reopen_window: 30m
+      change_lookback: 2h
+      severity_label: sev
+      team_label: squad
+      deploy_labels: {service: app}
+      shared_labels: []
+    - name: noisy_warnings
+      match: [severity = warning]
+      open_after: {for: 5m, alerts: 1}
+`
+	c, err := LoadConfig(writeTemp(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.CorrelateConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := correlate.DefaultConfig()
+	want.KeyLabels = []string{"service"}
+	want.TeamLabel = "owner"
+	want.SeverityLabel = "level"
+	want.OpenAfter = correlate.OpenAfter{Alerts: 3}
+	want.DeployLabels = map[string]string{"service": "app", "environment": "env", "cluster": "k8s_cluster"}
+	want.SharedLabels = []string{"cluster", "region"}
+	want.RelatedWindow = 15 * time.Minute
+	want.Rules = []correlate.Rule{
+		{Name: "heartbeats", Match: matchersFor(t, `alertname=~"Watchdog|InfoInhibitor"`), Ignore: matchersFor(t, `alertname=~"Watchdog|InfoInhibitor"`)},
+		{
+			Name:  "prod-critical",
+			Match: matchersFor(t, `severity=~"critical|page"`, `env="prod"`, `team!=""`, `region!~"test.*"`),
+			Key:   []string{"cluster", "service"}, OpenAfter: correlate.OpenAfter{Alerts: 2},
+			ReopenWindow: 30 * time.Minute, ChangeLookback: 2 * time.Hour, SeverityLabel: "sev", TeamLabel: "squad",
+			DeployLabels: map[string]string{"service": "app"}, SharedLabels: []string{},
+		},
+		{Name: "noisy_warnings", Match: matchersFor(t, `severity="warning"`), OpenAfter: correlate.OpenAfter{Alerts: 1, For: 5 * time.Minute}},
+	}
+	if g, w := configView(got), configView(want); g != w {
+		t.Fatalf("correlation =\n%s\nwant\n%s", g, w)
+	}
+	// shared_labels: [] names none; a rule without it takes the default's.
+	if got.Rules[1].SharedLabels == nil || got.Rules[2].SharedLabels != nil {
+		t.Fatalf("shared_labels: rule 1 %#v (want empty, not nil), rule 2 %#v (want nil)", got.Rules[1].SharedLabels, got.Rules[2].SharedLabels)
+	}
+
+	// Only what is set overrides the defaults.
+	c, _ = LoadConfig(writeTemp(t, "correlation:\n  rules: [{name: a}]\n"))
+	got, _ = c.CorrelateConfig()
+	want = correlate.DefaultConfig()
+	want.Rules = []correlate.Rule{{Name: "a"}}
+	if g, w := configView(got), configView(want); g != w {
+		t.Fatalf("correlation =\n%s\nwant\n%s", g, w)
+	}
+
+	// The example config is valid and has rules.
+	c, err = LoadConfig("../deploy/hindsight.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = c.CorrelateConfig(); err != nil || len(got.Rules) < 2 {
+		t.Fatalf("deploy/hindsight.yml: %d rules, %v; want 2 or more", len(got.Rules), err)
+	}
+}
+
+func TestCorrelationRulesConfigErrors(t *testing.T) {
+	const head = "correlation:\n  rules:\n    - name: first\n      match: ['env=\"prod\"']\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // substrings; the first is the line
+	}{
+		{"bad matcher", head + "    - name: second\n      match:\n        - 'env=\"prod\"'\n        - 'severity critical'\n",
+			[]string{"line 8: ", `correlation.rules[1] (second).match[1] "severity critical": bad matcher: bad matcher format`}},
+		{"bad regex", head + "    - name: prod-critical\n      match: ['severity=~\"(\"']\n",
+			[]string{`line 6: correlation.rules[1] (prod-critical).match[0] "severity=~\"(\"": bad matcher: error parsing regexp`}},
+		{"bad ignore matcher", head + "      ignore: ['alertname=\"Watch\"dog\"']\n",
+			[]string{"line 5: ", "correlation.rules[0] (first).ignore[0]", "unescaped double quote"}},
+		{"empty matcher", head + "      ignore: ['']\n",
+			[]string{"line 5: ", "ignore[0] \"\": no matcher"}},
+		{"matcher not a string", head + "      ignore: [{alertname: Watchdog}]\n",
+			[]string{"line 5: correlation.rules[0] (first).ignore[0]: want a string, got a mapping"}},
+		{"key not a list", head + "      key: cluster\n",
+			[]string{"line 5: correlation.rules[0] (first).key: want a list, got cluster"}},
+		{"unknown field in a rule", head + "    - name: second\n      mtach: ['a=\"b\"']\n",
+			[]string{"line 6: ", "correlation.rules[1] (second): field mtach not found (no such setting"}},
+		{"unknown field under open_after", head + "      open_after: {alerts: 2, fro: 5m}\n",
+			[]string{"line 5: ", "correlation.rules[0] (first).open_after: field fro not found"}},
+		{"duplicate rule name", head + "    - name: other\n    - name: first\n      key: [service]\n",
+			[]string{"line 6: ", `correlation.rules[2] (first): another rule is named "first"`}},
+		{"missing name", head + "    - match: ['a=\"b\"']\n      key: [service]\n",
+			[]string{"line 5: ", "correlation.rules[1]: name is missing"}},
+		{"bad name", head + "    - name: prod critical\n",
+			[]string{"line 5: ", "correlation.rules[1] (prod critical): name"}},
+		{"negative duration", head + "      key: [service]\n      reopen_window: -5m\n",
+			[]string{"line 6: ", "correlation.rules[0] (first): reopen_window -5m0s is negative"}},
+		{"negative change lookback", head + "      change_lookback: -1h\n",
+			[]string{"line 5: ", "change_lookback -1h0m0s is negative"}},
+		{"bad duration in a rule", head + "      reopen_window: 5\n",
+			[]string{"line 5: correlation.rules[0] (first).reopen_window: want a duration (like 10m or 1h30m), got 5"}},
+		{"open_after alerts 0", head + "      open_after:\n        alerts: 0\n",
+			[]string{"line 6: ", "correlation.rules[0] (first).open_after.alerts 0: want a whole number, 1 or more"}},
+		{"open_after alerts not whole", head + "      open_after: {alerts: 1.5}\n",
+			[]string{"line 5: ", "correlation.rules[0] (first).open_after.alerts 1.5: want a whole number"}},
+		{"open_after alerts not a number", head + "      open_after: {alerts: [2]}\n",
+			[]string{"line 5: ", "open_after.alerts"}},
+		{"open_after empty", head + "      open_after: {}\n",
+			[]string{"line 5: ", "correlation.rules[0] (first).open_after: set alerts"}},
+		{"open_after not a mapping", head + "      open_after: 3\n",
+			[]string{"line 5: correlation.rules[0] (first).open_after: want a mapping, got 3"}},
+		{"open_after negative for", head + "      open_after: {for: -5m}\n",
+			[]string{"line 5: ", "open_after.for -5m0s is negative"}},
+		{"top open_after", "correlation:\n  key_labels: [service]\n  open_after:\n    alerts: -1\n",
+			[]string{"line 4: ", "correlation.open_after.alerts -1"}},
+		{"empty key label", head + "      key:\n        - cluster\n        - \"\"\n",
+			[]string{"line 7: ", "correlation.rules[0] (first): key[1] is empty"}},
+		{"key label twice", head + "      key: [cluster, cluster]\n",
+			[]string{"line 5: ", "key names cluster twice"}},
+		{"empty deploy label", head + "      deploy_labels: {service: \"\"}\n",
+			[]string{"line 5: ", "correlation.rules[0] (first): deploy_labels maps"}},
+		{"top negative related window", "correlation:\n  team_label: team\n  related_window: -1m\n",
+			[]string{"line 3: ", "correlation: related_window -1m0s is negative"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, tc.yaml)
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatalf("LoadConfig = ok, want an error mentioning %q", tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "config "+path+" line ") {
+				t.Errorf("LoadConfig = %v, want it to start with the file and line", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("LoadConfig = %v, want it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func matchersFor(t *testing.T, ss ...string) []*labels.Matcher {
+	t.Helper()
+	var ms []*labels.Matcher
+	for _, s := range ss {
+		m, err := labels.ParseMatcher(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// configView prints a correlate.Config with its matchers as strings, to
+// compare.
+func configView(c correlate.Config) string {
+	rules := c.Rules
+	c.Rules = nil
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v\n", c)
+	for _, r := range rules {
+		match, ignore := matcherStrings(r.Match), matcherStrings(r.Ignore)
+		r.Match, r.Ignore = nil, nil
+		fmt.Fprintf(&b, "match %q ignore %q %+v\n", match, ignore, r)
+	}
+	return b.String()
+}
+
+func matcherStrings(ms []*labels.Matcher) []string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, m.String())
+	}
+	return s
 }
