@@ -26,6 +26,7 @@ Usage:
   hindsight deploy --service S [flags]    record a deploy from a CI pipeline
   hindsight postmortem [flags] ID         print an incident's postmortem draft
   hindsight rebuild [flags]               refold the state file from the event stream
+  hindsight rules check FILE              check a config file's correlation rules and show them
   hindsight version
 
 Run 'hindsight <command> -h' for a command's flags. Every flag can also be
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = postmortemCmd(rest, stdout, stderr)
 	case "rebuild":
 		err = rebuildCmd(rest, stderr)
+	case "rules":
+		err = rulesCmd(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hindsight", version)
 	case "help", "-h", "--help":
