@@ -14,7 +14,9 @@ import (
 
 // Rule says how the alerts it matches are grouped into incidents. Rules
 // are tried in order and the first whose Match selects an alert decides,
-// like Alertmanager's routes. Zero settings take the Config's defaults.
+// like Alertmanager's routes. Zero settings take the Config's defaults,
+// except OpenAfter: a rule's own, so a rule opens at the first alert
+// unless it says otherwise.
 type Rule struct {
 	// Name identifies the rule in reasons and keys; unique, made of
 	// letters, digits, '-' and '_'.
@@ -27,7 +29,8 @@ type Rule struct {
 	// Key names the labels whose values together form the correlation
 	// key. Empty takes the Config's KeyLabels (the first one present).
 	Key []string
-	// OpenAfter holds back an incident until it is more than a blip.
+	// OpenAfter holds back an incident until it is more than a blip. It
+	// does not inherit Config.OpenAfter, which is the default rule's.
 	OpenAfter OpenAfter
 	// The settings below override the Config's when set.
 	ReopenWindow   time.Duration
