@@ -18,7 +18,6 @@ import (
 	"github.com/hindsight-sre/hindsight/app"
 	"github.com/hindsight-sre/hindsight/boltstore"
 	"github.com/hindsight-sre/hindsight/correlate"
-	"github.com/hindsight-sre/hindsight/natsbus"
 )
 
 // rebuildOptions are rebuild's flags.
@@ -120,29 +119,11 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 		}
 	}
 
-	bo := natsbus.Options{URL: o.natsURL, Name: "hindsight-rebuild", Logger: log.With("component", "nats")}
-	if o.natsURL == "" {
-		storeDir := filepath.Join(o.dataDir, "jetstream")
-		if _, err := os.Stat(storeDir); err != nil {
-			return fmt.Errorf("no JetStream store at %s, so no events to rebuild from: is --data-dir the directory serve uses? (with an external NATS, pass --nats-url)", storeDir)
-		}
-		ns, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: storeDir, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-		}()
-		bo.Server = ns
-	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	bus, err := natsbus.OpenExisting(octx, bo)
-	cancel()
+	bus, closeStream, err := openStream(ctx, streamSource{url: o.natsURL, dataDir: o.dataDir, name: "hindsight-rebuild"}, log)
 	if err != nil {
 		return err
 	}
-	defer bus.Close()
+	defer closeStream()
 
 	store, err := boltstore.Open(target)
 	if err != nil {
@@ -161,38 +142,11 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 		return err
 	}
 
-	var read, skipped int
-	var first, last, through uint64
-	lastPrint := started
-	err = bus.Replay(ctx, natsbus.ReplayOptions{Batch: o.batch, OnUndecodable: func(seq uint64, err error) {
-		skipped++
-		log.Warn("skipped a message that is not an event (the correlator parks it too)", "seq", seq, "err", err)
-	}}, func(rb natsbus.ReplayBatch) error {
-		if first == 0 {
-			first, last = rb.First, rb.Last
-			if first > 1 {
-				say("the stream starts at sequence %d: earlier events expired (nats.max_age) and are not in the rebuilt state", first)
-			}
-			say("folding sequences %d to %d into %s", first, last, target)
-		}
-		n, err := apply(ctx, c, rb, log)
-		if err != nil {
-			return err
-		}
-		read += len(rb.Deliveries)
-		skipped += len(rb.Deliveries) - n
-		through = rb.Through
-		if now := time.Now(); now.Sub(lastPrint) >= o.progressEvery {
-			lastPrint = now
-			el := now.Sub(started).Seconds()
-			say("%d of %d (%.0f%%) in %.0fs, %.0f events/s", rb.Through-first+1, last-first+1,
-				100*float64(rb.Through-first+1)/float64(last-first+1), el, float64(read)/el)
-		}
-		return nil
-	})
+	st, err := foldStream(ctx, bus, foldOptions{batch: o.batch, progressEvery: o.progressEvery, into: target, say: say, log: log}, c)
 	if err != nil {
-		return fmt.Errorf("rebuild stopped after sequence %d (%s removed; nothing else changed): %w", through, target, err)
+		return fmt.Errorf("rebuild stopped after sequence %d (%s removed; nothing else changed): %w", st.through, target, err)
 	}
+	read, skipped, first, through := st.read, st.skipped, st.first, st.through
 	if first == 0 {
 		say("the stream holds no events")
 	}
@@ -224,55 +178,6 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 	say("done: %d events (sequences %d to %d, %d skipped) into %d incidents (%d open, %d distinct events) in %.1fs, %.0f events/s; wrote %s",
 		read, first, through, skipped, counts.Incidents, counts.Open, counts.Events, el, float64(read)/el, target)
 	return nil
-}
-
-// apply folds a batch and commits it with the batch's last sequence, and
-// returns how many events it folded. Events the correlator can never
-// fold are skipped with a warning, as the live consumer parks them:
-// those that fail validation, and those the fold panics on (found by
-// trying the batch's events one by one). Any other failure is the
-// store's, and ends the rebuild.
-func apply(ctx context.Context, c *correlate.Correlator, rb natsbus.ReplayBatch, log *slog.Logger) (int, error) {
-	events := make([]hindsight.Event, 0, len(rb.Deliveries))
-	seqs := make([]uint64, 0, len(rb.Deliveries))
-	for _, d := range rb.Deliveries {
-		if err := d.Event.Validate(); err != nil {
-			log.Warn("skipped an event that cannot be folded (the correlator parks it too)", "seq", d.Seq, "err", err)
-			continue
-		}
-		events, seqs = append(events, d.Event), append(seqs, d.Seq)
-	}
-	err := safeApply(ctx, c, events, rb.Through)
-	var p *panicError
-	if !errors.As(err, &p) {
-		return len(events), err
-	}
-	folded := 0
-	for i := range events {
-		err := safeApply(ctx, c, events[i:i+1], 0)
-		if errors.As(err, &p) {
-			log.Warn("skipped an event the fold fails on (the correlator parks it too)", "seq", seqs[i], "id", events[i].ID, "err", err)
-			continue
-		}
-		if err != nil {
-			return folded, err
-		}
-		folded++
-	}
-	return folded, safeApply(ctx, c, nil, rb.Through)
-}
-
-type panicError struct{ v any }
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }
-
-func safeApply(ctx context.Context, c *correlate.Correlator, events []hindsight.Event, seq uint64) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{r}
-		}
-	}()
-	return c.Apply(ctx, events, seq)
 }
 
 // redirectEveryAnchor gives every ID an incident of the state could have
