@@ -247,8 +247,13 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 		MaxAge: cfg.NATS.MaxAge, Logger: a.log.With("component", "nats")}
 	if a.opts.NatsURL == "" {
 		sync, _ := cfg.syncInterval()
+		// Besides in-process, the server listens on a random loopback
+		// port behind a random token, written to <data-dir>/nats.url
+		// below: so hindsight replay reads the stream while we run,
+		// instead of starting a second nats-server on our store.
+		bo.Token = natsbus.NewToken()
 		ns, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: filepath.Join(a.opts.DataDir, "jetstream"),
-			SyncInterval: sync, Logger: a.log})
+			SyncInterval: sync, Port: -1, Token: bo.Token, Logger: a.log})
 		if err != nil {
 			return err
 		}
@@ -274,6 +279,11 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a.bus = bus
+	if a.ns != nil {
+		if err := natsbus.WriteURLFile(filepath.Join(a.opts.DataDir, natsbus.URLFile), a.ns, bo.Token); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -412,6 +422,10 @@ func (a *App) Close() error {
 	}
 	if a.stopWatch != nil {
 		a.stopWatch()
+	}
+	if a.ns != nil {
+		// Ours: the data directory's lock is held while a.ns is set.
+		os.Remove(filepath.Join(a.opts.DataDir, natsbus.URLFile))
 	}
 	a.wg.Wait()
 	if a.bus != nil {

@@ -43,6 +43,9 @@ var MinServerVersion = [3]int{2, 10, 0}
 type Options struct {
 	// URL of an external NATS; empty when Server is set.
 	URL string
+	// Token authenticates the connection: the embedded server's
+	// EmbeddedOptions.Token, in-process or through its listener.
+	Token string
 	// Server is the embedded server, connected to in-process.
 	Server *server.Server
 	// StreamReplicas for the events stream (1 for a single node, 3 for a
@@ -138,6 +141,9 @@ func connect(o Options) (*nats.Conn, jetstream.JetStream, *slog.Logger, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 		}),
+	}
+	if o.Token != "" {
+		nopts = append(nopts, nats.Token(o.Token))
 	}
 	url := o.URL
 	if o.Server != nil {
