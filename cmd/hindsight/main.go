@@ -26,6 +26,7 @@ Usage:
   hindsight deploy --service S [flags]    record a deploy from a CI pipeline
   hindsight postmortem [flags] ID         print an incident's postmortem draft
   hindsight rebuild [flags]               refold the state file from the event stream
+  hindsight replay --config FILE [flags]  what candidate correlation rules would change
   hindsight rules check FILE              check a config file's correlation rules and show them
   hindsight version
 
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = postmortemCmd(rest, stdout, stderr)
 	case "rebuild":
 		err = rebuildCmd(rest, stderr)
+	case "replay":
+		err = replayCmd(rest, stdout, stderr)
 	case "rules":
 		err = rulesCmd(rest, stdout, stderr)
 	case "version", "--version":

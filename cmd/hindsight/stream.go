@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hindsight-sre/hindsight"
@@ -29,7 +30,8 @@ type streamSource struct {
 }
 
 // openStream connects to the events stream without changing it and
-// returns the bus and what closes it (and our nats-server, if any).
+// returns the bus and what closes it (and our nats-server, if any); that
+// may be called more than once.
 func openStream(ctx context.Context, src streamSource, log *slog.Logger) (*natsbus.Bus, func(), error) {
 	bo := natsbus.Options{URL: src.url, Token: src.token, Name: src.name, Logger: log.With("component", "nats")}
 	stop := func() {}
@@ -55,7 +57,8 @@ func openStream(ctx context.Context, src streamSource, log *slog.Logger) (*natsb
 		stop()
 		return nil, nil, err
 	}
-	return bus, func() { bus.Close(); stop() }, nil
+	var once sync.Once
+	return bus, func() { once.Do(func() { bus.Close(); stop() }) }, nil
 }
 
 // foldOptions configure foldStream.
