@@ -74,7 +74,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	flags.StringVar(&o.current, "current", "", "serve's YAML config, whose correlation settings are compared against; empty: the defaults")
 	flags.StringVar(&since, "since", "", "replay only the events of this last span: a Go duration (72h) or days (30d); empty: the whole stream")
 	flags.BoolVar(&o.json, "json", false, "print the report as JSON")
-	flags.StringVar(&o.dataDir, "data-dir", "./hindsight-data", "data directory serve uses: its stream is read (through serve's nats-server while it runs), never written")
+	flags.StringVar(&o.dataDir, "data-dir", "./hindsight-data", "data directory serve uses: its stream is read (through serve's nats-server while serve runs), never changed, and its state file is not touched")
 	flags.StringVar(&o.natsURL, "nats-url", "", "URL of the external NATS serve uses; empty reads --data-dir's stream")
 	flags.StringVar(&o.keep, "keep", "", "keep the two scratch state files (current.db, candidate.db) in this directory instead of removing them")
 	flags.IntVar(&o.batch, "batch", 10000, "events folded per transaction: more is faster and takes more memory")
@@ -239,7 +239,7 @@ func replay(ctx context.Context, o replayOptions, stdout, stderr io.Writer) (err
 	}
 
 	fo := foldOptions{batch: o.batch, progressEvery: o.progressEvery, say: say, log: log,
-		into: "scratch state files under the current and the candidate settings"}
+		into: "current.db and candidate.db in " + scratch}
 	if o.since > 0 {
 		var cutoff time.Time
 		cutoff, fo.keep = sinceFilter(o.now(), o.since, cur, cand)
