@@ -438,8 +438,8 @@ func (s *Store) Incident(_ context.Context, id string) (*hindsight.Incident, err
 
 // ListOptions filters and pages a list of incidents.
 type ListOptions struct {
-	Limit   int
-	Cursor  string // from the previous page's NextCursor
+	Limit  int
+	Cursor string // from the previous page's NextCursor
 	// Status filters; "" lists open and resolved incidents, not pending
 	// or suppressed ones.
 	Status  hindsight.Status
