@@ -42,11 +42,40 @@ func (c Config) FoldStream(events []hindsight.Event) []hindsight.Incident {
 		out = append(out, c.Fold(key, evs, now)...)
 	}
 	sortIncidents(out)
-	folded := slices.Clone(out)
+	src := memorySource{incidents: slices.Clone(out), deploys: uniqueSorted(deploys)}
 	for i := range out {
-		c.Enrich(&out[i], deploys, folded)
+		_ = c.EnrichFrom(src, &out[i]) // memorySource never fails
 	}
 	return out
+}
+
+// memorySource is a ContextSource over incidents sorted by start and
+// deploys sorted by time.
+type memorySource struct {
+	incidents []hindsight.Incident
+	deploys   []hindsight.Event
+}
+
+func (m memorySource) Deploys(from, to time.Time) ([]hindsight.Event, error) {
+	i, _ := slices.BinarySearchFunc(m.deploys, from, func(e hindsight.Event, t time.Time) int { return e.Time.Compare(t) })
+	j, _ := slices.BinarySearchFunc(m.deploys, to, func(e hindsight.Event, t time.Time) int {
+		if e.Time.After(t) {
+			return 1
+		}
+		return -1
+	})
+	return m.deploys[i:j], nil
+}
+
+func (m memorySource) StartedBetween(from, to time.Time) ([]hindsight.Incident, error) {
+	i, _ := slices.BinarySearchFunc(m.incidents, from, func(inc hindsight.Incident, t time.Time) int { return inc.StartedAt.Compare(t) })
+	j, _ := slices.BinarySearchFunc(m.incidents, to, func(inc hindsight.Incident, t time.Time) int {
+		if inc.StartedAt.After(t) {
+			return 1
+		}
+		return -1
+	})
+	return m.incidents[i:j], nil
 }
 
 func sortIncidents(incs []hindsight.Incident) {
