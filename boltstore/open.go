@@ -200,8 +200,8 @@ func initOrCheckLayout(path string, db *bolt.DB) (err error) {
 		keys := tx.Bucket(bucketKeys)
 		return keys.ForEachBucket(func(k []byte) error {
 			kb := keys.Bucket(k)
-			if kb.Bucket(subEvents) == nil || kb.Bucket(subIncidents) == nil {
-				return damaged(path, "key %q lacks its events or incidents bucket", k)
+			if kb.Bucket(subEvents) == nil || kb.Bucket(subNotes) == nil || kb.Bucket(subIncidents) == nil || kb.Bucket(subSpans) == nil {
+				return damaged(path, "key %q lacks its events, notes, incidents or spans bucket", k)
 			}
 			return nil
 		})

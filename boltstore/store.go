@@ -27,10 +27,12 @@ var (
 	bucketOpen       = []byte("open")        // id -> ""
 	bucketRedirects  = []byte("redirects")   // old id -> new id
 	bucketDeploys    = []byte("deploys")     // time|id -> deploy event
-	bucketPending    = []byte("pending")     // key -> time a pending incident of it opens
+	bucketPending    = []byte("pending")     // id -> opens_at|start|key of a pending incident
 
-	subEvents    = []byte("events")
-	subIncidents = []byte("incidents")
+	subEvents    = []byte("events")    // alert events: time|id -> event
+	subNotes     = []byte("notes")     // note events: time|id -> event
+	subIncidents = []byte("incidents") // id -> start|id (its by_start and spans key)
+	subSpans     = []byte("spans")     // start|id -> end (FarFuture while open)
 
 	keySeq    = []byte("last_seq")
 	keySchema = []byte("schema")
@@ -87,42 +89,78 @@ func (s *Store) Known(ids []string) (map[string]bool, error) {
 }
 
 // KeyEvents implements correlate.Store.
-func (s *Store) KeyEvents(key string) ([]hindsight.Event, error) {
+func (s *Store) KeyEvents(key string, from, to time.Time) ([]hindsight.Event, error) {
 	var out []hindsight.Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		kb := tx.Bucket(bucketKeys).Bucket([]byte(key))
 		if kb == nil {
 			return nil
 		}
-		return kb.Bucket(subEvents).ForEach(func(k, v []byte) error {
+		decode := func(k, v []byte) error {
 			var e hindsight.Event
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode event %x of key %q: %w", k, key, err)
 			}
 			out = append(out, e)
 			return nil
-		})
+		}
+		c := kb.Bucket(subEvents).Cursor()
+		end := timeKey(to, "\xff")
+		for k, v := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, v = c.Next() {
+			if err := decode(k, v); err != nil {
+				return err
+			}
+		}
+		return kb.Bucket(subNotes).ForEach(decode)
 	})
 	return out, err
 }
 
-// KeyIncidents implements correlate.Store.
-func (s *Store) KeyIncidents(key string) ([]hindsight.Incident, error) {
-	var out []hindsight.Incident
+// KeySpans implements correlate.Store.
+func (s *Store) KeySpans(key string, from, to time.Time) ([]correlate.Span, error) {
+	var out []correlate.Span
 	err := s.db.View(func(tx *bolt.Tx) error {
 		kb := tx.Bucket(bucketKeys).Bucket([]byte(key))
 		if kb == nil {
 			return nil
 		}
+		// Spans of one key do not overlap, so ends grow with starts: the
+		// span before from is the only earlier one that can reach it.
+		c := kb.Bucket(subSpans).Cursor()
+		k, v := c.Seek(timeKey(from, ""))
+		if pk, pv := c.Prev(); pk != nil {
+			k, v = pk, pv
+		} else {
+			k, v = c.First()
+		}
+		last := timeKey(to, "\xff")
+		for ; k != nil && bytes.Compare(k, last) <= 0; k, v = c.Next() {
+			if len(k) < 8 || len(v) != 8 {
+				return fmt.Errorf("key %q: span %x is damaged", key, k)
+			}
+			sp := correlate.Span{ID: string(k[8:]), Key: key, Start: keyTime(k), End: keyTime(v)}
+			if !sp.End.Before(from) {
+				out = append(out, sp)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Incidents implements correlate.Store.
+func (s *Store) Incidents(ids []string) ([]hindsight.Incident, error) {
+	out := make([]hindsight.Incident, 0, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
 		incs := tx.Bucket(bucketIncidents)
-		return kb.Bucket(subIncidents).ForEach(func(k, _ []byte) error {
-			inc, err := decodeIncident(incs.Get(k))
+		for _, id := range ids {
+			inc, err := decodeIncident(incs.Get([]byte(id)))
 			if err != nil {
-				return fmt.Errorf("incident %s: %w", k, err)
+				return fmt.Errorf("incident %s: %w", id, err)
 			}
 			out = append(out, *inc)
-			return nil
-		})
+		}
+		return nil
 	})
 	return out, err
 }
@@ -163,26 +201,20 @@ func (s *Store) Commit(c correlate.Change) error {
 			if err != nil {
 				return fmt.Errorf("encode event %s: %w", ke.Event.ID, err)
 			}
-			if err := kb.Bucket(subEvents).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
+			sub := subEvents
+			if ke.Event.Kind == hindsight.KindNote {
+				sub = subNotes
+			}
+			if err := kb.Bucket(sub).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
 				return err
 			}
 			if err := idx.Put([]byte(ke.Event.ID), []byte(ke.Key)); err != nil {
 				return err
 			}
 		}
-		pending := tx.Bucket(bucketPending)
 		for _, kc := range c.Keys {
 			if err := s.replaceKey(tx, kc); err != nil {
 				return fmt.Errorf("store incidents of %q: %w", kc.Key, err)
-			}
-			var err error
-			if kc.Pending.IsZero() {
-				err = pending.Delete([]byte(kc.Key))
-			} else {
-				err = pending.Put([]byte(kc.Key), timeKey(kc.Pending, ""))
-			}
-			if err != nil {
-				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -205,7 +237,7 @@ func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bucket for key %q: %w", key, err)
 	}
-	for _, sub := range [][]byte{subEvents, subIncidents} {
+	for _, sub := range [][]byte{subEvents, subNotes, subIncidents, subSpans} {
 		if _, err := kb.CreateBucketIfNotExists(sub); err != nil {
 			return nil, err
 		}
@@ -233,35 +265,26 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 		}
 		next[kc.Incidents[i].ID] = data
 	}
-	// Drop the key's incidents that changed or went from the indexes.
-	type stored struct{ id, start []byte }
-	var old []stored
-	if err := keyIncs.ForEach(func(k, v []byte) error {
-		old = append(old, stored{bytes.Clone(k), bytes.Clone(v)})
-		return nil
-	}); err != nil {
-		return err
-	}
+	// Drop the region's incidents that changed or went from the indexes.
+	spans, pending := kb.Bucket(subSpans), tx.Bucket(bucketPending)
 	unchanged := map[string]bool{}
-	for _, o := range old {
-		if data, ok := next[string(o.id)]; ok && len(o.start) > 8 && bytes.Equal(incs.Get(o.id), data) {
-			unchanged[string(o.id)] = true
+	for _, id := range kc.Replaced {
+		id := []byte(id)
+		start := bytes.Clone(keyIncs.Get(id))
+		if data, ok := next[string(id)]; ok && start != nil && bytes.Equal(incs.Get(id), data) {
+			unchanged[string(id)] = true
 			continue
-		}
-		start := o.start
-		if len(start) <= 8 {
-			start = nil
-			if inc, err := decodeIncident(incs.Get(o.id)); err == nil {
-				start = timeKey(inc.StartedAt, inc.ID)
-			}
 		}
 		if start != nil {
 			if err := byStart.Delete(start); err != nil {
 				return err
 			}
+			if err := spans.Delete(start); err != nil {
+				return err
+			}
 		}
-		for _, b := range []*bolt.Bucket{incs, open, keyIncs} {
-			if err := b.Delete(o.id); err != nil {
+		for _, b := range []*bolt.Bucket{incs, open, keyIncs, pending} {
+			if err := b.Delete(id); err != nil {
 				return err
 			}
 		}
@@ -287,6 +310,15 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 		}
 		if err := byStart.Put(start, nil); err != nil {
 			return err
+		}
+		if err := spans.Put(start, timeKey(correlate.SpanOf(inc).End, "")); err != nil {
+			return err
+		}
+		if inc.OpensAt != nil {
+			v := append(timeKey(*inc.OpensAt, ""), timeKey(inc.StartedAt, kc.Key)...)
+			if err := pending.Put(id, v); err != nil {
+				return err
+			}
 		}
 		if inc.Status == hindsight.StatusOpen {
 			if err := open.Put(id, nil); err != nil {
@@ -352,17 +384,20 @@ func (s *Store) Watermark() (time.Time, error) {
 }
 
 // PendingDue implements correlate.Store.
-func (s *Store) PendingDue(t time.Time) ([]string, error) {
-	var keys []string
+func (s *Store) PendingDue(t time.Time) ([]correlate.Span, error) {
+	var out []correlate.Span
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
-			if len(v) == 8 && !keyTime(v).After(t) {
-				keys = append(keys, string(k))
+			if len(v) < 16 {
+				return fmt.Errorf("pending incident %s: damaged entry", k)
+			}
+			if !keyTime(v).After(t) {
+				out = append(out, correlate.Span{ID: string(k), Key: string(v[16:]), Start: keyTime(v[8:]), End: correlate.FarFuture})
 			}
 			return nil
 		})
 	})
-	return keys, err
+	return out, err
 }
 
 // Deploys implements correlate.ContextSource.

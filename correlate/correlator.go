@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,15 +19,19 @@ import (
 type Store interface {
 	// Known returns which of ids the store already has.
 	Known(ids []string) (map[string]bool, error)
-	// KeyEvents returns every event of a key.
-	KeyEvents(key string) ([]hindsight.Event, error)
-	// KeyIncidents returns the incidents of a key as last committed.
-	KeyIncidents(key string) ([]hindsight.Incident, error)
+	// KeySpans returns the spans of a key's incidents that meet
+	// [from, to], in order of start.
+	KeySpans(key string, from, to time.Time) ([]Span, error)
+	// KeyEvents returns a key's alert events whose time lies in
+	// [from, to], and every note of the key.
+	KeyEvents(key string, from, to time.Time) ([]hindsight.Event, error)
+	// Incidents returns incidents by ID, as last committed.
+	Incidents(ids []string) ([]hindsight.Incident, error)
 	// Watermark returns the Change.Watermark last committed.
 	Watermark() (time.Time, error)
-	// PendingDue returns the keys whose KeyChange.Pending is at or
-	// before t.
-	PendingDue(t time.Time) ([]string, error)
+	// PendingDue returns the pending incidents (those with an OpensAt)
+	// whose OpensAt is at or before t.
+	PendingDue(t time.Time) ([]Span, error)
 	// Commit applies a change in one transaction.
 	Commit(Change) error
 }
@@ -52,17 +57,35 @@ type KeyedEvent struct {
 	Event hindsight.Event
 }
 
-// KeyChange replaces the incidents of one key.
+// Span is the event-time extent of a stored incident: from its start to
+// its resolution, or to FarFuture while any of its alerts fires. The
+// incidents of one key never overlap, and only the last can be open.
+type Span struct {
+	ID         string
+	Key        string
+	Start, End time.Time
+}
+
+// SpanOf returns an incident's span.
+func SpanOf(inc *hindsight.Incident) Span {
+	sp := Span{ID: inc.ID, Key: inc.Key, Start: inc.StartedAt, End: FarFuture}
+	if inc.ResolvedAt != nil && (inc.Status == hindsight.StatusResolved || inc.Status == hindsight.StatusSuppressed) {
+		sp.End = *inc.ResolvedAt
+	}
+	return sp
+}
+
+// KeyChange replaces a region of one key's incidents: the incidents in
+// Replaced go, and Incidents take their place.
 type KeyChange struct {
 	Key       string
 	Incidents []hindsight.Incident
+	// Replaced are the IDs of the incidents the region held before.
+	Replaced []string
 	// Removed are IDs of the key's incidents that no longer exist; each
 	// has an entry in Redirects saying which incident took it over.
 	Removed   []string
 	Redirects map[string]string
-	// Pending is the earliest time one of the key's pending incidents
-	// opens if its alerts still fire; zero when there is none.
-	Pending time.Time
 }
 
 // Correlator folds batches of events into the store.
@@ -147,15 +170,17 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	if err != nil {
 		return fmt.Errorf("read pending keys: %w", err)
 	}
-	for _, k := range due {
-		if byKey[k] == nil {
-			keys = append(keys, k)
-			byKey[k] = []hindsight.Event{}
+	seeds := map[string][]Span{}
+	for _, sp := range due {
+		if byKey[sp.Key] == nil {
+			keys = append(keys, sp.Key)
+			byKey[sp.Key] = []hindsight.Event{}
 		}
+		seeds[sp.Key] = append(seeds[sp.Key], sp)
 	}
 	var resolved []hindsight.Incident
 	for _, key := range keys {
-		kc, newlyResolved, err := c.refold(key, byKey[key], wm)
+		kc, newlyResolved, err := c.refold(key, byKey[key], seeds[key], wm)
 		if err != nil {
 			return err
 		}
@@ -172,23 +197,64 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	return nil
 }
 
-// refold recomputes a key's incidents with its new events, and says which
-// incidents are gone (and where they went) and which just resolved.
-func (c *Correlator) refold(key string, added []hindsight.Event, now time.Time) (KeyChange, []hindsight.Incident, error) {
-	old, err := c.store.KeyIncidents(key)
-	if err != nil {
-		return KeyChange{}, nil, fmt.Errorf("read incidents of %q: %w", key, err)
+// refold recomputes the region of a key's incidents that new events (or
+// pending incidents whose time has come: seeds) can change, and says
+// which incidents are gone (and where they went) and which just resolved.
+//
+// The region starts as the event-time spans the new events touch and
+// grows to take in every stored incident within the reopen window of it,
+// until none is: incidents of one key lie at least a reopen window apart,
+// so what lies outside the region cannot join anything in it, and
+// folding the region's events gives what folding all of the key's events
+// would give there. The cost is that of the region, not of the key's
+// history.
+func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, now time.Time) (KeyChange, []hindsight.Incident, error) {
+	var from, to time.Time
+	widen := func(a, b time.Time) {
+		if from.IsZero() || a.Before(from) {
+			from = a
+		}
+		if b.After(to) {
+			to = b
+		}
 	}
-	evs, err := c.store.KeyEvents(key)
+	for i := range added {
+		a, b := touches(&added[i])
+		widen(a, b)
+	}
+	for _, sp := range seeds {
+		widen(sp.Start, sp.End)
+	}
+	reach := c.cfg.maxReopen()
+	var old []Span
+	for {
+		spans, err := c.store.KeySpans(key, from.Add(-reach), to.Add(reach))
+		if err != nil {
+			return KeyChange{}, nil, fmt.Errorf("read incidents of %q: %w", key, err)
+		}
+		f, t := from, to
+		for _, sp := range spans {
+			widen(sp.Start, sp.End)
+		}
+		old = spans
+		if f.Equal(from) && t.Equal(to) {
+			break
+		}
+	}
+	evs, err := c.store.KeyEvents(key, from, to)
 	if err != nil {
 		return KeyChange{}, nil, fmt.Errorf("read events of %q: %w", key, err)
 	}
 	incs := c.cfg.Fold(key, append(evs, added...), now)
 	kc := KeyChange{Key: key, Incidents: incs, Redirects: map[string]string{}}
-	for _, inc := range incs {
-		if inc.OpensAt != nil && (kc.Pending.IsZero() || inc.OpensAt.Before(kc.Pending)) {
-			kc.Pending = *inc.OpensAt
-		}
+	ids := make([]string, len(old))
+	for i, sp := range old {
+		ids[i] = sp.ID
+	}
+	kc.Replaced = ids
+	before, err := c.store.Incidents(ids)
+	if err != nil {
+		return KeyChange{}, nil, fmt.Errorf("read incidents of %q: %w", key, err)
 	}
 
 	current := map[string]*hindsight.Incident{}
@@ -200,7 +266,7 @@ func (c *Correlator) refold(key string, added []hindsight.Event, now time.Time) 
 		}
 	}
 	wasResolved := map[string]bool{}
-	for _, o := range old {
+	for _, o := range before {
 		if o.Status == hindsight.StatusResolved {
 			wasResolved[o.ID] = true
 		}
@@ -218,6 +284,26 @@ func (c *Correlator) refold(key string, added []hindsight.Event, now time.Time) 
 	}
 	slices.Sort(kc.Removed)
 	return kc, resolved, nil
+}
+
+// touches returns the event-time span a new event can change: its alert
+// occurrence from start to end (to FarFuture while firing: a firing alert
+// spans everything after it), or the occurrence a note is anchored to.
+func touches(e *hindsight.Event) (time.Time, time.Time) {
+	switch {
+	case e.Alert != nil && e.Kind == hindsight.KindAlertResolved:
+		return e.Alert.StartsAt.UTC(), e.Time.UTC()
+	case e.Alert != nil:
+		return e.Alert.StartsAt.UTC(), FarFuture
+	case e.Note != nil:
+		if i := strings.LastIndexByte(e.Note.Anchor, '@'); i >= 0 {
+			if t, err := time.Parse(time.RFC3339Nano, e.Note.Anchor[i+1:]); err == nil {
+				return t.UTC(), t.UTC()
+			}
+		}
+	}
+	// Unknown: the whole key.
+	return time.Unix(0, 0).UTC(), FarFuture
 }
 
 func latest(a, b time.Time) time.Time {

@@ -20,8 +20,9 @@ type ContextSource interface {
 	StartedBetween(from, to time.Time) ([]hindsight.Incident, error)
 }
 
-// farFuture bounds the deploys of an incident still open.
-var farFuture = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC) // within UnixNano's range
+// FarFuture stands for "not yet" at the end of a span: the end of an
+// incident still open. It is within UnixNano's range.
+var FarFuture = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // ContextWindow returns the span of deploy times and of neighbours'
 // starts that Enrich needs for inc.
@@ -32,7 +33,7 @@ func (c Config) ContextWindow(inc *hindsight.Incident) (deploysFrom, deploysTo, 
 	for _, r := range c.Rules {
 		lookback = max(lookback, r.ChangeLookback)
 	}
-	deploysFrom, deploysTo = startsFrom.Add(-lookback), farFuture
+	deploysFrom, deploysTo = startsFrom.Add(-lookback), FarFuture
 	if inc.ResolvedAt != nil && inc.Status != hindsight.StatusPending {
 		reopen := max(s.ReopenWindow, c.ReopenWindow)
 		for _, r := range c.Rules {

@@ -259,3 +259,12 @@ func (c Config) defaultKey(e *hindsight.Event) (key, why string) {
 	}
 	return "", "no key label and no group key"
 }
+
+// maxReopen is the longest reopen window of any rule.
+func (c Config) maxReopen() time.Duration {
+	m := c.ReopenWindow
+	for _, r := range c.Rules {
+		m = max(m, r.ReopenWindow)
+	}
+	return m
+}
