@@ -105,7 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 		seed    uint64
 	)
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:9097", "Hindsight's base URL")
-	fs.StringVar(&o.token, "token", os.Getenv("HINDSIGHT_TOKEN"), "bearer token for every request (default $HINDSIGHT_TOKEN)")
+	// Not the flag's default: -h would print the secret.
+	fs.StringVar(&o.token, "token", "", "bearer token for every request (default $HINDSIGHT_TOKEN)")
 	fs.IntVar(&o.gen.AlertsPerNotification, "alerts-per-notification", 10, "alerts in each notification")
 	fs.IntVar(&o.gen.Services, "services", 20, "services (one Alertmanager group, one correlation key each)")
 	fs.IntVar(&o.gen.Instances, "instances", 5, "instances per service; each has 4 alert names")
@@ -129,6 +130,9 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.token == "" {
+		o.token = os.Getenv("HINDSIGHT_TOKEN")
 	}
 	if !*quiet {
 		o.progress = stderr

@@ -306,9 +306,10 @@ func (r *Report) writeText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nVisibility is the time from the 2xx answer to the first listing showing the event on a timeline.\n"+
-		"The listing runs every %.0fms (or back to back when one takes longer), so visibility is an upper bound at that resolution.\n",
-		r.Poll.IntervalMs)
+	fmt.Fprintf(w, "\nVisibility runs from the 2xx answer to the first incident listing that shows the event on a timeline.\n"+
+		"A listing starts every %.0fms, or right after the previous one when that took longer (here p50 %.0fms, max %.0fms):\n"+
+		"visibility is an upper bound at that resolution, and the listings are load on the server too.\n",
+		r.Poll.IntervalMs, r.Poll.Listings.P50, r.Poll.Listings.Max)
 	if r.Poll.Errors > 0 {
 		fmt.Fprintf(w, "%d listings failed; the last: %s\n", r.Poll.Errors, r.Poll.LastError)
 	}

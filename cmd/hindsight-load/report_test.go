@@ -91,3 +91,22 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+// The token comes from HINDSIGHT_TOKEN unless --token gives one, and
+// is never a flag default (which -h prints).
+func TestTokenFromEnv(t *testing.T) {
+	t.Setenv("HINDSIGHT_TOKEN", "from-env")
+	var help bytes.Buffer
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "from-env"}, {[]string{"--token", "from-flag"}, "from-flag"}} {
+		o, _, err := parseFlags(tc.args, &help)
+		if err != nil || o.token != tc.want {
+			t.Errorf("parseFlags(%q): token %q, %v; want %q", tc.args, o.token, err, tc.want)
+		}
+	}
+	if _, _, err := parseFlags([]string{"-h"}, &help); strings.Contains(help.String(), "from-env") {
+		t.Errorf("-h (%v) shows the token:\n%s", err, help.String())
+	}
+}
