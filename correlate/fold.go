@@ -68,10 +68,23 @@ func (c Config) Fold(key string, events []hindsight.Event, now time.Time) []hind
 // uniqueSorted orders events by (time, ID) and keeps the first of each ID.
 func uniqueSorted(events []hindsight.Event) []hindsight.Event {
 	evs := slices.Clone(events)
-	slices.SortStableFunc(evs, func(a, b hindsight.Event) int {
-		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID), a.ReceivedAt.Compare(b.ReceivedAt))
+	// Of the copies of one event (redeliveries, Alertmanager's repeats),
+	// the earliest in event time, then the first received, counts:
+	// whatever order they came in, and whichever came first to the store
+	// (Correlator.Apply keeps the same one).
+	slices.SortFunc(evs, func(a, b hindsight.Event) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), Earlier(&a, &b))
 	})
-	return slices.CompactFunc(evs, func(a, b hindsight.Event) bool { return a.ID == b.ID })
+	evs = slices.CompactFunc(evs, func(a, b hindsight.Event) bool { return a.ID == b.ID })
+	slices.SortFunc(evs, func(a, b hindsight.Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
+	})
+	return evs
+}
+
+// Earlier orders copies of one event: the one that counts comes first.
+func Earlier(a, b *hindsight.Event) int {
+	return cmp.Or(a.Time.Compare(b.Time), a.ReceivedAt.Compare(b.ReceivedAt))
 }
 
 func (c Config) occurrences(evs []hindsight.Event) []*occurrence {
@@ -165,7 +178,7 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 		e := o.info()
 		if i == 0 {
 			inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: o.startsAt, Status: "opened",
-				Reason: fmt.Sprintf("%s started firing; %s", o.name, place.Why)})
+				Reason: fmt.Sprintf("%s started firing; %s", o.name, c.Place(e).Why)})
 		} else if !open && o.startsAt.After(coveredUntil) {
 			inc.Reopened++
 			inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: o.startsAt, Status: "reopened",
@@ -190,9 +203,20 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 		inc.Severity = maxSeverity(inc.Severity, s.severity(e))
 	}
 	inc.Title = title(top, occs, inc.Service)
-	reason := place.Why
+	// Incidents of a composite key differ by more than their service.
+	var where []string
+	for _, l := range s.Key {
+		if v := inc.KeyLabels[l]; v != "" && v != inc.Service {
+			where = append(where, l+" "+v)
+		}
+	}
+	if len(where) > 0 {
+		inc.Title += " in " + strings.Join(where, ", ")
+	}
 	for _, o := range occs {
-		inc.Timeline = append(inc.Timeline, alertEntries(o, o == detected, reason)...)
+		// Each alert says how it was placed: the key may have come from
+		// another label than the first alert's (service, else job).
+		inc.Timeline = append(inc.Timeline, alertEntries(o, o == detected, c.Place(o.info()).Why)...)
 	}
 	for _, n := range notes {
 		if inAnchor[n.Note.Anchor] {
@@ -206,11 +230,22 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 		opened, why, opensAt := s.OpenAfter.qualify(occs, now)
 		if opened.IsZero() || opened.After(first.startsAt) {
 			inc.Lifecycle = holdBack(inc.Lifecycle, s, place, first, opened, why)
+			// Blips before it opened are not reopenings.
+			inc.Reopened = 0
+			for _, l := range inc.Lifecycle {
+				if l.Status == "reopened" {
+					inc.Reopened++
+				}
+			}
 		}
 		if opened.IsZero() {
 			// Held back: the alerts are kept, and join the incident if
-			// it opens; the record says why it has not.
+			// it opens; the record says why it has not. Nothing was
+			// detected: no incident opened.
 			inc.Status = hindsight.StatusPending
+			for i := range inc.Timeline {
+				inc.Timeline[i].Detection = false
+			}
 			if !open {
 				inc.Status = hindsight.StatusSuppressed
 				t := lastEnd

@@ -252,9 +252,6 @@ func TestCorrelatorMatchesFoldStream(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(len(s.events)), 2))
 			for order := range 2 {
 				events := shuffled(s.events, rng)
-				if !*knownBugs {
-					repeatsInOrder(events)
-				}
 				got := foldThroughStore(t, s.cfg, events, uint64(order))
 				if gotJSON := incidentsJSON(t, got); !bytes.Equal(gotJSON, wantJSON) {
 					t.Fatalf("order %d: correlator + bbolt gave other incidents than FoldStream (%d vs %d incidents):\n%s",
@@ -308,8 +305,7 @@ func TestReplayTwiceIsByteIdentical(t *testing.T) {
 
 // Edge cases where production and replay diverged or could, reduced to
 // their smallest stream: the correlator over bbolt must end where
-// FoldStream does. A case with a bug is a reported, unfixed bug,
-// skipped unless -knownbugs.
+// FoldStream does.
 func TestProductionMatchesReplayEdgeCases(t *testing.T) {
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	clock := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
@@ -335,22 +331,21 @@ func TestProductionMatchesReplayEdgeCases(t *testing.T) {
 		starts: clock(10, 20), received: clock(10, 20)}
 
 	for _, tc := range []struct {
-		name, bug string
+		name, why string
 		cfg       correlate.Config
 		events    []hindsight.Event // in delivery order
 	}{
 		{
 			name: "an Alertmanager repeat delivered before the original",
-			bug: "Correlator.Apply keeps the first copy of an event ID it is given, Fold (uniqueSorted) the one received first: " +
-				"when a repeat (same ID, later received_at) is applied before the original, detected_at and time to detect " +
-				"differ from replay (HA Alertmanager pairs send each notification twice, and two ingest requests can publish in either order)",
+			why: "of two copies of an event ID, the store must keep the one the fold keeps (the earliest, then the first received), " +
+				"whichever it was given first, or detected_at and time to detect differ from replay " +
+				"(HA Alertmanager pairs send each notification twice, and two ingest requests can publish in either order)",
 			cfg:    correlate.DefaultConfig(),
 			events: []hindsight.Event{latEvents[1], latEvents[0]},
 		},
 		{
-			name: "an alert with no key label and no group key",
-			bug: `FoldStream drops an alert whose key is "" while Correlator.Apply folds it under the key "unkeyed": ` +
-				"the store has an incident replay does not",
+			name:   "an alert with no key label and no group key",
+			why:    `an alert with no key is folded under the key "unkeyed" by both`,
 			cfg:    correlate.DefaultConfig(),
 			events: noKeyEvents,
 		},
@@ -368,12 +363,9 @@ func TestProductionMatchesReplayEdgeCases(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.bug != "" {
-				knownBug(t, tc.bug)
-			}
 			want := incidentsJSON(t, tc.cfg.FoldStream(tc.events))
 			if got := incidentsJSON(t, foldThroughStore(t, tc.cfg, tc.events, 0)); !bytes.Equal(got, want) {
-				t.Errorf("%s\ncorrelator + bbolt differs from FoldStream:\n%s", tc.bug, jsonDiff(got, want))
+				t.Errorf("%s\ncorrelator + bbolt differs from FoldStream:\n%s", tc.why, jsonDiff(got, want))
 			}
 		})
 	}

@@ -80,6 +80,8 @@ func (c Config) validateRules() error {
 			return fmt.Errorf("%s: name is missing", where)
 		case !ruleName.MatchString(r.Name):
 			return fmt.Errorf("%s: name %q may only hold letters, digits, '-' and '_'", where, r.Name)
+		case r.Name == defaultRuleName:
+			return fmt.Errorf("%s: the name %q is the default rule's; choose another", where, r.Name)
 		case seen[r.Name]:
 			return fmt.Errorf("%s: another rule is named %q", where, r.Name)
 		case r.ReopenWindow < 0:
@@ -246,18 +248,35 @@ func quoteIfNeeded(v string) string {
 	return v
 }
 
+// defaultRuleName is reserved: the default rule's keys may carry it.
+const defaultRuleName = "default"
+
 // defaultKey is the key of the default rule: the first of KeyLabels
 // present on the alert, else Alertmanager's group key.
 func (c Config) defaultKey(e *hindsight.Event) (key, why string) {
 	for _, l := range c.KeyLabels {
 		if v := e.Labels[l]; v != "" {
-			return v, fmt.Sprintf("key %s=%s", l, quoteIfNeeded(v))
+			return c.unambiguous(v), fmt.Sprintf("key %s=%s", l, quoteIfNeeded(v))
 		}
 	}
 	if e.Alert != nil && e.Alert.GroupKey != "" {
-		return e.Alert.GroupKey, fmt.Sprintf("key Alertmanager group %s (no %s label)", e.Alert.GroupKey, strings.Join(c.KeyLabels, " or "))
+		return c.unambiguous(e.Alert.GroupKey), fmt.Sprintf("key Alertmanager group %s (no %s label)", e.Alert.GroupKey, strings.Join(c.KeyLabels, " or "))
 	}
 	return "", "no key label and no group key"
+}
+
+// unambiguous keeps a default-rule key apart from rules' keys, which are
+// "<rule>/<values>": a value that reads like one ("monitoring/node-exporter"
+// when a rule is named monitoring) is prefixed with "default/".
+func (c Config) unambiguous(v string) string {
+	prefix, _, found := strings.Cut(v, "/")
+	if !found {
+		return v
+	}
+	if prefix == defaultRuleName || slices.ContainsFunc(c.Rules, func(r Rule) bool { return r.Name == prefix }) {
+		return defaultRuleName + "/" + v
+	}
+	return v
 }
 
 // maxReopen is the longest reopen window of any rule.

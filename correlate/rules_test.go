@@ -164,9 +164,6 @@ func dumpKeys(incs []hindsight.Incident) string {
 // which may hold a slash too (the Prometheus Operator's jobs are
 // "<namespace>/<name>"). The two must not meet in one key.
 func TestRuleKeysDoNotCollideWithDefaultKeys(t *testing.T) {
-	knownBug(t, `a rule's key "monitoring/node-exporter" equals the default key of an alert whose job label is `+
-		`"monitoring/node-exporter": both rules' alerts fold as one key, and Fold applies the settings of whichever `+
-		`alert started first to all of them (here the default rule's alert is suppressed by the other rule's open_after)`)
 	cfg := rulesConfig(t, scenarioConfig{Rules: []ruleSpec{{Name: "monitoring", Match: []string{`namespace="monitoring"`}, OpenAfter: openAfterSpec{Alerts: 3}}}})
 	incs := cfg.FoldStream(slices.Concat(
 		ruleAlert("TargetDown", "10:06", "10:20", "job=monitoring/node-exporter"),
@@ -316,9 +313,6 @@ func TestOpenAfterAlerts(t *testing.T) {
 // Reopened counts the reopenings the lifecycle shows: blips before the
 // incident opened are not reopenings of it.
 func TestOpenAfterReopenedCount(t *testing.T) {
-	knownBug(t, "Fold counts inc.Reopened before open_after is met, and holdBack drops those reopenings from the lifecycle "+
-		"but not from the count: an incident that opened at its second alert says reopened 1 with no reopening in its lifecycle, "+
-		"and the draft then suggests 'the incident reopened 1 time'")
 	cfg := rulesConfig(t, scenarioConfig{OpenAfter: openAfterSpec{Alerts: 2}})
 	incs := cfg.FoldStream(slices.Concat(
 		ruleAlert("DiskLatencyHigh", "10:00", "10:03", "service=storage"),
@@ -639,9 +633,6 @@ func TestScoring(t *testing.T) {
 		}
 	})
 	t.Run("a rollback of the next version does not credit the one it restores", func(t *testing.T) {
-		knownBug(t, "rollback() credits every earlier deploy of the service with a rollback during the incident: "+
-			"rolling back v3 brings v2 back, yet v2's reason says 'rolled back at 10:20 UTC' and it scores +0.15 "+
-			"(testdata/scenarios/bad-deploy-rollback.yaml shows it on v2.3.9)")
 		s := score(t, []hindsight.Event{ruleDeploy("checkout", "v2", "succeeded", "prod", "09:20"),
 			ruleDeploy("checkout", "v3", "succeeded", "prod", "09:50"), ruleDeploy("checkout", "v3", "rolled_back", "prod", "10:20")}, "checkout v2")
 		if strings.Contains(s.Reason, "rolled back") {

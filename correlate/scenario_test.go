@@ -8,9 +8,7 @@ package correlate_test
 // a real bbolt file fed in delivery order and then in several shuffled
 // orders, in random batches, with some events redelivered. The incidents
 // of every run, enriched as the API serves them, must be byte-identical
-// JSON, and must match the scenario's expectations. (Until a known bug
-// is fixed, the copies of one event ID, Alertmanager's repeats, keep the
-// order they were received in; see repeatsInOrder.)
+// JSON, and must match the scenario's expectations.
 //
 // # Format
 //
@@ -122,21 +120,7 @@ import (
 var (
 	scenarioSeeds = flag.Int("scenario.seeds", 0, "shuffled delivery orders per scenario through the correlator and bbolt (default 4, 2 with -short)")
 	scenarioShow  = flag.Bool("scenario.show", false, "log every scenario's incidents")
-	// knownBugs runs the tests of bugs reported but not yet fixed (see
-	// knownBug), and lets shuffled deliveries reorder Alertmanager's
-	// repeats of one notification, which those bugs trip over.
-	knownBugs = flag.Bool("knownbugs", false, "run the tests of reported, unfixed bugs in the fold")
 )
-
-// knownBug skips a test that shows a reported bug, unless -knownbugs:
-// whoever fixes the bug runs it with -knownbugs and then deletes the
-// call, and the suite stays green for everyone else meanwhile.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if !*knownBugs {
-		t.Skipf("known bug, reported, not yet fixed: %s (run with -knownbugs to see it fail)", what)
-	}
-}
 
 // scenario is one file of testdata/scenarios.
 type scenario struct {
@@ -702,36 +686,7 @@ func deliveryOrder(events []hindsight.Event, seed uint64) ([]hindsight.Event, st
 		at := rng.IntN(len(out) + 1)
 		out = slices.Insert(out, at, e)
 	}
-	if !*knownBugs {
-		repeatsInOrder(out)
-	}
 	return out, fmt.Sprintf("shuffled with seed %d", seed)
-}
-
-// repeatsInOrder puts the copies of each event ID back in the order they
-// were received, leaving everything else shuffled: the Correlator keeps
-// the first copy of an ID it is given, the fold the first received, so
-// a repeat delivered before its original changes detected_at
-// (TestProductionMatchesReplayEdgeCases, a known bug). Delete this once
-// it is fixed.
-func repeatsInOrder(events []hindsight.Event) {
-	at := map[string][]int{}
-	for i, e := range events {
-		at[e.ID] = append(at[e.ID], i)
-	}
-	for _, idx := range at {
-		if len(idx) < 2 {
-			continue
-		}
-		copies := make([]hindsight.Event, len(idx))
-		for j, i := range idx {
-			copies[j] = events[i]
-		}
-		slices.SortStableFunc(copies, func(a, b hindsight.Event) int { return a.ReceivedAt.Compare(b.ReceivedAt) })
-		for j, i := range idx {
-			events[i] = copies[j]
-		}
-	}
 }
 
 // foldThroughStore runs events through the production path: a

@@ -31,10 +31,14 @@ func (c Config) FoldStream(events []hindsight.Event) []hindsight.Incident {
 			deploys = append(deploys, e)
 		default:
 			p := c.Place(&e)
-			if p.Ignored || p.Key == "" {
+			if p.Ignored {
 				continue
 			}
-			byKey[p.Key] = append(byKey[p.Key], e)
+			key := p.Key
+			if key == "" {
+				key = UnkeyedKey
+			}
+			byKey[key] = append(byKey[key], e)
 		}
 	}
 	var out []hindsight.Incident
