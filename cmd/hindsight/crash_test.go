@@ -280,10 +280,17 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	body, ids := notification("commit-crash", 5, base)
 	res, err := http.Post("http://"+p.addr+"/hooks/alertmanager", "application/json", bytes.NewReader(body))
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("post: %v %v", err, res)
+	switch {
+	case err != nil:
+		// The correlator can commit and hit the failpoint before the
+		// handler has written its answer: the exit code below says the
+		// batch was committed, so JetStream had it.
+		t.Logf("post: %v (the process exited before answering)", err)
+	case res.StatusCode != 200:
+		t.Fatalf("post: %v", res.Status)
+	default:
+		res.Body.Close()
 	}
-	res.Body.Close()
 	err = p.cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 86 {
 		t.Fatalf("process ended with %v, want the failpoint's exit code 86", err)
