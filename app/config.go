@@ -149,6 +149,14 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig reads and checks a config document; name (its file) is for
+// messages.
+func ParseConfig(data []byte, name string) (Config, error) {
+	var c Config
+	path := name
 	// The document as nodes, to find the line of a setting the checks
 	// below refuse.
 	var root yaml.Node
