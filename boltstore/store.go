@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -179,15 +181,16 @@ func (s *Store) Incidents(ids []string) ([]hindsight.Incident, error) {
 // Commit implements correlate.Store: events, incidents, redirects and the
 // stream position, in one transaction.
 func (s *Store) Commit(c correlate.Change) error {
+	enc, err := encode(c)
+	if err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
 		deploys := tx.Bucket(bucketDeploys)
-		for _, ke := range c.Deploys {
+		for i, ke := range c.Deploys {
 			d := &ke.Event
-			data, err := json.Marshal(d)
-			if err != nil {
-				return fmt.Errorf("encode event %s: %w", d.ID, err)
-			}
+			data := enc.deploys[i]
 			if r := ke.Replaces; r != nil {
 				if err := deploys.Delete(timeKey(r.Time, d.ID)); err != nil {
 					return err
@@ -200,7 +203,7 @@ func (s *Store) Commit(c correlate.Change) error {
 				return err
 			}
 		}
-		for _, ke := range c.Events {
+		for i, ke := range c.Events {
 			if r := ke.Replaces; r != nil && r.Key != "" {
 				// An earlier copy of an event the store keeps: it takes
 				// the old one's place.
@@ -224,10 +227,7 @@ func (s *Store) Commit(c correlate.Change) error {
 			if err != nil {
 				return err
 			}
-			data, err := json.Marshal(&ke.Event)
-			if err != nil {
-				return fmt.Errorf("encode event %s: %w", ke.Event.ID, err)
-			}
+			data := enc.events[i]
 			sub := subEvents
 			if ke.Event.Kind == hindsight.KindNote {
 				sub = subNotes
@@ -239,8 +239,8 @@ func (s *Store) Commit(c correlate.Change) error {
 				return err
 			}
 		}
-		for _, kc := range c.Keys {
-			if err := s.replaceKey(tx, kc); err != nil {
+		for i, kc := range c.Keys {
+			if err := s.replaceKey(tx, kc, enc.incidents[i]); err != nil {
 				return fmt.Errorf("store incidents of %q: %w", kc.Key, err)
 			}
 		}
@@ -257,6 +257,55 @@ func (s *Store) Commit(c correlate.Change) error {
 		}
 		return nil
 	})
+}
+
+// encoded is a Change's JSON, made before the write transaction, on
+// every core: encoding is most of a commit's work, and the transaction
+// itself runs on one.
+type encoded struct {
+	deploys, events [][]byte
+	incidents       [][][]byte // per KeyChange
+}
+
+func encode(c correlate.Change) (encoded, error) {
+	e := encoded{deploys: make([][]byte, len(c.Deploys)), events: make([][]byte, len(c.Events)), incidents: make([][][]byte, len(c.Keys))}
+	type job struct {
+		v   any
+		out *[]byte
+		id  string
+	}
+	var jobs []job
+	for i := range c.Deploys {
+		jobs = append(jobs, job{&c.Deploys[i].Event, &e.deploys[i], c.Deploys[i].Event.ID})
+	}
+	for i := range c.Events {
+		jobs = append(jobs, job{&c.Events[i].Event, &e.events[i], c.Events[i].Event.ID})
+	}
+	for i := range c.Keys {
+		e.incidents[i] = make([][]byte, len(c.Keys[i].Incidents))
+		for j := range c.Keys[i].Incidents {
+			jobs = append(jobs, job{&c.Keys[i].Incidents[j], &e.incidents[i][j], c.Keys[i].Incidents[j].ID})
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(jobs)/256)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(jobs); i += workers {
+				b, err := json.Marshal(jobs[i].v)
+				if err != nil {
+					errs[w] = fmt.Errorf("encode %s: %w", jobs[i].id, err)
+					return
+				}
+				*jobs[i].out = b
+			}
+		}()
+	}
+	wg.Wait()
+	return e, errors.Join(errs...)
 }
 
 func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
@@ -277,7 +326,7 @@ func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
 // changed. The key's incidents bucket maps each ID to its by_start key,
 // so dropping an incident from the index needs no decoding (files written
 // before kept nothing there; their incidents are decoded instead).
-func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
+func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte) error {
 	kb, err := keyBucket(tx.Bucket(bucketKeys), kc.Key)
 	if err != nil {
 		return err
@@ -286,11 +335,7 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange) error {
 	keyIncs := kb.Bucket(subIncidents)
 	next := make(map[string][]byte, len(kc.Incidents))
 	for i := range kc.Incidents {
-		data, err := json.Marshal(&kc.Incidents[i])
-		if err != nil {
-			return fmt.Errorf("encode incident %s: %w", kc.Incidents[i].ID, err)
-		}
-		next[kc.Incidents[i].ID] = data
+		next[kc.Incidents[i].ID] = encoded[i]
 	}
 	// Drop the region's incidents that changed or went from the indexes.
 	spans, pending := kb.Bucket(subSpans), tx.Bucket(bucketPending)
