@@ -310,6 +310,11 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 			n, _ := store.OpenIncidents()
 			return float64(n)
 		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hindsight_incidents_pending",
+			Help: "Alert groups a correlation rule's open_after holds back while they fire (not yet incidents)."}, func() float64 {
+			n, _ := store.PendingIncidents()
+			return float64(n)
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hindsight_consumer_lag_messages",
 			Help: "Events in the stream the correlator has not yet folded (pending plus unacknowledged)."}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -288,6 +288,7 @@ func TestReadinessHealthAndMetrics(t *testing.T) {
 		"hindsight_time_to_detect_seconds_bucket",
 		"hindsight_events_received_total{source=\"alertmanager\"} 3",
 		"hindsight_incidents_open 0",
+		"hindsight_incidents_pending 0",
 		"hindsight_consumer_lag_messages 0",
 		"hindsight_publish_duration_seconds",
 	} {

@@ -519,6 +519,17 @@ func (s *Store) OpenIncidents() (int, error) {
 	return n, err
 }
 
+// PendingIncidents counts the incidents a rule's open_after holds back
+// while their alerts fire.
+func (s *Store) PendingIncidents() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketPending).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // Incident returns an incident by ID, following the redirects merges
 // leave behind.
 func (s *Store) Incident(_ context.Context, id string) (*hindsight.Incident, error) {
