@@ -145,6 +145,9 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 		if a.unlock, err = lockDataDir(o.DataDir); err != nil {
 			return nil, err
 		}
+		if err := writeConfigPath(o.DataDir, o.ConfigFile); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.startNATS(ctx, cfg); err != nil {
 		return nil, err
@@ -243,8 +246,8 @@ func isLoopback(host string) bool {
 }
 
 func (a *App) startNATS(ctx context.Context, cfg Config) error {
-	bo := natsbus.Options{URL: a.opts.NatsURL, StreamReplicas: cfg.NATS.StreamReplicas, DuplicateWindow: cfg.NATS.DuplicateWindow,
-		MaxAge: cfg.NATS.MaxAge, Logger: a.log.With("component", "nats")}
+	bo := cfg.NATS.streamOptions()
+	bo.URL, bo.Logger = a.opts.NatsURL, a.log.With("component", "nats")
 	if a.opts.NatsURL == "" {
 		sync, _ := cfg.syncInterval()
 		// Besides in-process, the server listens on a random loopback
@@ -447,7 +450,28 @@ func (a *App) Close() error {
 		a.listener.Close() // failed during startup, before serving
 	}
 	if a.unlock != nil {
+		os.Remove(filepath.Join(a.opts.DataDir, ConfigPathFile))
 		a.unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// ConfigPathFile is the file in the data directory where serve leaves
+// the absolute path of its --config (empty: the defaults) while it runs,
+// so that replay compares candidate rules with what serve folds by.
+const ConfigPathFile = "serve.config"
+
+func writeConfigPath(dir, config string) error {
+	if config != "" {
+		abs, err := filepath.Abs(config)
+		if err != nil {
+			return err
+		}
+		config = abs
+	}
+	tmp := filepath.Join(dir, ConfigPathFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(config+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", ConfigPathFile, err)
+	}
+	return os.Rename(tmp, filepath.Join(dir, ConfigPathFile))
 }

@@ -71,7 +71,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	o := replayOptions{progressEvery: 2 * time.Second, now: time.Now}
 	var since string
 	flags.StringVar(&o.candidate, "config", "", "YAML config holding the candidate correlation settings (required)")
-	flags.StringVar(&o.current, "current", "", "serve's YAML config, whose correlation settings are compared against; empty: the defaults")
+	flags.StringVar(&o.current, "current", "", "serve's YAML config, whose correlation settings are compared against; empty: the config serve runs with on --data-dir (it leaves its path in "+app.ConfigPathFile+"), else the defaults")
 	flags.StringVar(&since, "since", "", "replay only the events of this last span: a Go duration (72h) or days (30d); empty: the whole stream")
 	flags.BoolVar(&o.json, "json", false, "print the report as JSON")
 	flags.StringVar(&o.dataDir, "data-dir", "./hindsight-data", "data directory serve uses: its stream is read (through serve's nats-server while serve runs), never changed, and its state file is not touched")
@@ -189,6 +189,17 @@ func replay(ctx context.Context, o replayOptions, stdout, stderr io.Writer) (err
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	say := func(format string, args ...any) { fmt.Fprintf(stderr, "replay: "+format+"\n", args...) }
 
+	if o.current == "" && o.natsURL == "" {
+		// Serve leaves the path of its config while it runs: compare
+		// with what it folds by, not with the defaults.
+		if b, err := os.ReadFile(filepath.Join(o.dataDir, app.ConfigPathFile)); err == nil {
+			if o.current = strings.TrimSpace(string(b)); o.current != "" {
+				say("current settings: serve's config %s (--current to compare with another)", o.current)
+			}
+		} else {
+			say("current settings: the defaults (serve is not running on %s; pass --current with serve's config to compare with it)", o.dataDir)
+		}
+	}
 	cur, err := loadCorrelation(o.current)
 	if err != nil {
 		return fmt.Errorf("current settings (--current): %w", err)
