@@ -17,6 +17,7 @@ import (
 
 	"github.com/hindsight-sre/hindsight/correlate"
 	"github.com/hindsight-sre/hindsight/ingest"
+	"github.com/hindsight-sre/hindsight/natsbus"
 )
 
 // Config is the --config file: correlation, auth, limits and stream
@@ -36,21 +37,154 @@ type Config struct {
 		MaxBodyBytes             int64 `yaml:"max_body_bytes"`
 		MaxAlertmanagerBodyBytes int64 `yaml:"max_alertmanager_body_bytes"`
 	} `yaml:"limits"`
-	NATS struct {
-		StreamReplicas  int           `yaml:"stream_replicas"`
-		DuplicateWindow time.Duration `yaml:"duplicate_window"`
-		MaxAge          time.Duration `yaml:"max_age"`
-		// Consumer is the correlator's durable consumer name; each
-		// correlator with its own state file needs its own.
-		Consumer string `yaml:"consumer"`
-		// SyncInterval of the embedded server; empty or "always" fsyncs
-		// before every acknowledgement.
-		SyncInterval string `yaml:"sync_interval"`
-		// MinFreeDisk is the free space (bytes) below which the embedded
-		// JetStream refuses events with 503 instead of failing a write
-		// (default 64 MiB).
-		MinFreeDisk int64 `yaml:"min_free_disk"`
-	} `yaml:"nats"`
+	NATS NATSConfig `yaml:"nats"`
+}
+
+// NATSConfig is the nats section: the events stream's settings, the
+// correlator's consumer, and the embedded server's settings.
+//
+// A stream setting the file leaves out leaves the existing stream's as it
+// is (a stream Hindsight creates gets the default), so processes whose
+// files differ (correlators with their own consumer, say) do not undo
+// each other's settings; one the file gives is applied at startup.
+type NATSConfig struct {
+	// StreamReplicas of the events stream: 1 to 5 (default 1; 3 on a
+	// three-node cluster).
+	StreamReplicas *int `yaml:"stream_replicas"`
+	// Placement constrains which servers hold the stream's replicas.
+	Placement *PlacementConfig `yaml:"placement"`
+	// DuplicateWindow is how long JetStream deduplicates by event ID
+	// (default 10m).
+	DuplicateWindow *time.Duration `yaml:"duplicate_window"`
+	// MaxAge, MaxBytes and MaxMsgs bound what the stream keeps, dropping
+	// the oldest events; 0 is no limit (the default).
+	MaxAge   *limitDuration `yaml:"max_age"`
+	MaxBytes *int64         `yaml:"max_bytes"`
+	MaxMsgs  *int64         `yaml:"max_msgs"`
+	// Consumer is the correlator's durable consumer name; each
+	// correlator with its own state file needs its own.
+	Consumer string `yaml:"consumer"`
+	// SyncInterval of the embedded server; empty or "always" fsyncs
+	// before every acknowledgement.
+	SyncInterval string `yaml:"sync_interval"`
+	// MinFreeDisk is the free space (bytes) below which the embedded
+	// JetStream refuses events with 503 instead of failing a write
+	// (default 64 MiB).
+	MinFreeDisk int64 `yaml:"min_free_disk"`
+}
+
+// PlacementConfig is nats.placement: the stream's replicas go to servers
+// of Cluster (default: the cluster of the server Hindsight connects to)
+// that carry every one of Tags (nats-server's server_tags).
+type PlacementConfig struct {
+	Cluster string   `yaml:"cluster"`
+	Tags    []string `yaml:"tags"`
+}
+
+// limitDuration is a duration that may be written 0, bare, for no limit
+// (yaml takes only a string such as 0s as a time.Duration).
+type limitDuration time.Duration
+
+func (d *limitDuration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" && n.Value == "0" {
+		*d = 0
+		return nil
+	}
+	var v time.Duration
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*d = limitDuration(v)
+	return nil
+}
+
+// maxStreamReplicas is the most replicas JetStream gives a stream.
+const maxStreamReplicas = 5
+
+// check refuses nats settings that cannot work, naming the setting.
+func (n NATSConfig) check() error {
+	at := func(msg string, path ...any) error {
+		return &settingError{path: append([]any{"nats"}, path...), msg: msg}
+	}
+	if r := n.StreamReplicas; r != nil && (*r < 1 || *r > maxStreamReplicas) {
+		return at(fmt.Sprintf("nats.stream_replicas %d: want 1 to %d (1 for a single nats-server, 3 for a three-node cluster)", *r, maxStreamReplicas), "stream_replicas")
+	}
+	if p := n.Placement; p != nil {
+		if p.Cluster == "" && len(p.Tags) == 0 {
+			return at("nats.placement: set cluster, tags or both (leave placement out to let JetStream choose)", "placement")
+		}
+		if strings.ContainsAny(p.Cluster, " \t\r\n") {
+			return at(fmt.Sprintf("nats.placement.cluster %q: a cluster name has no spaces", p.Cluster), "placement", "cluster")
+		}
+		for i, tag := range p.Tags {
+			if strings.TrimSpace(tag) == "" {
+				return at(fmt.Sprintf("nats.placement.tags[%d] is empty", i), "placement", "tags", i)
+			}
+		}
+	}
+	if d := n.DuplicateWindow; d != nil && *d < 100*time.Millisecond {
+		return at(fmt.Sprintf("nats.duplicate_window %s: want 100ms or more (default 10m)", *d), "duplicate_window")
+	}
+	if n.MaxAge != nil {
+		d := (*time.Duration)(n.MaxAge)
+		switch {
+		case *d < 0:
+			return at(fmt.Sprintf("nats.max_age %s is negative: want 0 (keep events forever) or a duration such as 2160h", *d), "max_age")
+		case *d > 0 && *d < 100*time.Millisecond:
+			return at(fmt.Sprintf("nats.max_age %s: want 0 (keep events forever) or 100ms or more", *d), "max_age")
+		case *d > 0 && n.DuplicateWindow != nil && *n.DuplicateWindow > *d:
+			return at(fmt.Sprintf("nats.duplicate_window %s is longer than nats.max_age %s: JetStream cannot remember an event ID longer than it keeps the event", *n.DuplicateWindow, *d), "duplicate_window")
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    *int64
+		what string
+	}{{"max_bytes", n.MaxBytes, "bytes"}, {"max_msgs", n.MaxMsgs, "events"}} {
+		if l.v != nil && *l.v < 0 {
+			return at(fmt.Sprintf("nats.%s %d is negative: want 0 (no limit) or the most %s the stream keeps", l.name, *l.v, l.what), l.name)
+		}
+	}
+	if c := n.Consumer; c != "" && strings.ContainsAny(c, " \t\r\n\f.*>/\\") {
+		return at(fmt.Sprintf("nats.consumer %q: a consumer name has no spaces, dots, *, >, / or \\", c), "consumer")
+	}
+	if n.MinFreeDisk < 0 {
+		return at(fmt.Sprintf("nats.min_free_disk %d is negative: want the free bytes to keep (default 64 MiB)", n.MinFreeDisk), "min_free_disk")
+	}
+	return nil
+}
+
+// streamOptions is the stream settings the file gives, as natsbus takes
+// them: zero where the file leaves a setting out, natsbus.Unlimited where
+// it gives 0 for a limit.
+func (n NATSConfig) streamOptions() natsbus.Options {
+	var o natsbus.Options
+	if n.StreamReplicas != nil {
+		o.StreamReplicas = *n.StreamReplicas
+	}
+	if p := n.Placement; p != nil {
+		o.Placement = &natsbus.Placement{Cluster: p.Cluster, Tags: slices.Clone(p.Tags)}
+	}
+	if n.DuplicateWindow != nil {
+		o.DuplicateWindow = *n.DuplicateWindow
+	}
+	limit := func(v *int64) int64 {
+		switch {
+		case v == nil:
+			return 0
+		case *v == 0:
+			return natsbus.Unlimited
+		}
+		return *v
+	}
+	o.MaxBytes, o.MaxMsgs = limit(n.MaxBytes), limit(n.MaxMsgs)
+	if n.MaxAge != nil {
+		o.MaxAge = time.Duration(*n.MaxAge)
+		if o.MaxAge == 0 {
+			o.MaxAge = natsbus.Unlimited
+		}
+	}
+	return o
 }
 
 // CorrelationConfig is the correlation section: the settings of the
@@ -168,20 +302,27 @@ func ParseConfig(data []byte, name string) (Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("config %s%s", path, yamlMessage(err, &root))
 	}
-	if _, err := c.CorrelateConfig(); err != nil {
+	// located names the file, and the line of the setting at fault.
+	located := func(err error) error {
 		var se *settingError
 		if errors.As(err, &se) {
 			if line := lineOf(&root, se.path); line > 0 {
-				return c, fmt.Errorf("config %s line %d: %w", path, line, err)
+				return fmt.Errorf("config %s line %d: %w", path, line, err)
 			}
 		}
-		return c, fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if _, err := c.CorrelateConfig(); err != nil {
+		return c, located(err)
 	}
 	if c.Limits.MaxBodyBytes < 0 || c.Limits.MaxAlertmanagerBodyBytes < 0 {
 		return c, fmt.Errorf("config %s: limits: a body limit is negative", path)
 	}
 	if _, err := c.syncInterval(); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.NATS.check(); err != nil {
+		return c, located(err)
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 
 	"github.com/hindsight-sre/hindsight/correlate"
+	"github.com/hindsight-sre/hindsight/natsbus"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -256,4 +258,80 @@ func matcherStrings(ms []*labels.Matcher) []string {
 		s = append(s, m.String())
 	}
 	return s
+}
+
+// The nats section's stream settings reach natsbus as given: zero for a
+// setting left out (the existing stream keeps its own), Unlimited for a
+// limit set to 0.
+func TestNATSConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       natsbus.Options
+	}{
+		{"nothing set leaves the stream as it is", "", natsbus.Options{}},
+		{"empty section", "nats: {}\n", natsbus.Options{}},
+		{"single node", "nats:\n  stream_replicas: 1\n", natsbus.Options{StreamReplicas: 1}},
+		{"cluster with placement and limits", `nats:
+  stream_replicas: 3
+  placement: {cluster: east, tags: [ssd, "az:b"]}
+  duplicate_window: 20m
+  max_age: 2160h
+  max_bytes: 10737418240
+  max_msgs: 50000000
+`, natsbus.Options{StreamReplicas: 3, Placement: &natsbus.Placement{Cluster: "east", Tags: []string{"ssd", "az:b"}},
+			DuplicateWindow: 20 * time.Minute, MaxAge: 2160 * time.Hour, MaxBytes: 10 << 30, MaxMsgs: 50_000_000}},
+		{"tags without a cluster", "nats:\n  placement: {tags: [ssd]}\n", natsbus.Options{Placement: &natsbus.Placement{Tags: []string{"ssd"}}}},
+		{"a cluster without tags", "nats:\n  placement:\n    cluster: east\n", natsbus.Options{Placement: &natsbus.Placement{Cluster: "east"}}},
+		{"0 lifts a limit", "nats: {max_age: 0, max_bytes: 0, max_msgs: 0}\n",
+			natsbus.Options{MaxAge: natsbus.Unlimited, MaxBytes: natsbus.Unlimited, MaxMsgs: natsbus.Unlimited}},
+		{"0s lifts the max age", "nats: {max_age: 0s}\n", natsbus.Options{MaxAge: natsbus.Unlimited}},
+		{"duplicate window equal to max age", "nats: {duplicate_window: 1h, max_age: 1h}\n", natsbus.Options{DuplicateWindow: time.Hour, MaxAge: time.Hour}},
+		{"consumer and sync interval are not stream settings", "nats: {consumer: correlate-b, sync_interval: 1s}\n", natsbus.Options{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.yaml), "c.yml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.NATS.streamOptions(); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("stream options = %+v (placement %+v), want %+v (placement %+v)", got, got.Placement, tc.want, tc.want.Placement)
+			}
+		})
+	}
+}
+
+func TestNATSConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       string // the message after "config c.yml ", or its start
+	}{
+		{"no replicas", "nats:\n  stream_replicas: 0\n",
+			"line 2: nats.stream_replicas 0: want 1 to 5 (1 for a single nats-server, 3 for a three-node cluster)"},
+		{"negative replicas", "nats: {stream_replicas: -3}\n", "line 1: nats.stream_replicas -3: want 1 to 5"},
+		{"more replicas than JetStream allows", "nats:\n  consumer: a\n  stream_replicas: 7\n", "line 3: nats.stream_replicas 7: want 1 to 5"},
+		{"replicas not a number", "nats:\n  stream_replicas: three\n", "line 2: nats.stream_replicas: want a whole number, got three"},
+		{"empty placement", "nats:\n  placement: {}\n", "line 2: nats.placement: set cluster, tags or both (leave placement out to let JetStream choose)"},
+		{"empty tag", "nats:\n  placement:\n    cluster: east\n    tags:\n      - ssd\n      - \"\"\n", `line 6: nats.placement.tags[1] is empty`},
+		{"cluster name with a space", "nats:\n  placement: {cluster: us east}\n", `line 2: nats.placement.cluster "us east": a cluster name has no spaces`},
+		{"placement not a mapping", "nats:\n  placement: east\n", "line 2: nats.placement: want a mapping, got east"},
+		{"unknown placement setting", "nats:\n  placement: {cluster: east, tag: [ssd]}\n", "line 2: nats.placement: field tag not found (no such setting; see deploy/hindsight.yml)"},
+		{"negative max age", "nats:\n  max_age: -1h\n", "line 2: nats.max_age -1h0m0s is negative: want 0 (keep events forever) or a duration such as 2160h"},
+		{"tiny max age", "nats:\n  max_age: 1ms\n", "line 2: nats.max_age 1ms: want 0 (keep events forever) or 100ms or more"},
+		{"max age not a duration", "nats:\n  max_age: 90\n", "line 2: nats.max_age: want a duration (like 10m or 1h30m), got 90"},
+		{"duplicate window beyond max age", "nats:\n  max_age: 5m\n  duplicate_window: 10m\n",
+			"line 3: nats.duplicate_window 10m0s is longer than nats.max_age 5m0s: JetStream cannot remember an event ID longer than it keeps the event"},
+		{"zero duplicate window", "nats:\n  duplicate_window: 0s\n", "line 2: nats.duplicate_window 0s: want 100ms or more (default 10m)"},
+		{"negative max bytes", "nats:\n  max_bytes: -1\n", "line 2: nats.max_bytes -1 is negative: want 0 (no limit) or the most bytes the stream keeps"},
+		{"negative max msgs", "nats:\n  max_msgs: -5\n", "line 2: nats.max_msgs -5 is negative: want 0 (no limit) or the most events the stream keeps"},
+		{"max bytes with a unit", "nats:\n  max_bytes: 10GB\n", "line 2: nats.max_bytes: want a whole number, got 10GB"},
+		{"consumer with a dot", "nats:\n  consumer: correlate.b\n", `line 2: nats.consumer "correlate.b": a consumer name has no spaces, dots, *, >, / or \`},
+		{"negative min free disk", "nats:\n  min_free_disk: -1\n", "line 2: nats.min_free_disk -1 is negative: want the free bytes to keep (default 64 MiB)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yaml), "c.yml")
+			if want := "config c.yml " + tc.want; err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("ParseConfig = %v\nwant %s...", err, want)
+			}
+		})
+	}
 }

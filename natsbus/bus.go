@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,14 +49,31 @@ type Options struct {
 	Token string
 	// Server is the embedded server, connected to in-process.
 	Server *server.Server
-	// StreamReplicas for the events stream (1 for a single node, 3 for a
-	// cluster). Zero means 1.
+
+	// The events stream's settings. The zero value of each leaves an
+	// existing stream's setting as it is and gives a stream Open creates
+	// the default, so a process whose configuration leaves a setting out
+	// does not undo what another process (or an operator) set.
+
+	// StreamReplicas for the events stream and the parked stream: 1 (the
+	// default) for a single node, 3 for a cluster. JetStream allows at
+	// most 5.
 	StreamReplicas int
+	// Placement constrains the servers that hold the streams' replicas;
+	// by default JetStream picks them in the cluster of the server the
+	// stream is created through.
+	Placement *Placement
 	// DuplicateWindow overrides DefaultDuplicateWindow.
 	DuplicateWindow time.Duration
-	// MaxAge bounds how long events are kept; zero keeps them forever, so
-	// the stream can rebuild every incident.
-	MaxAge time.Duration
+	// MaxAge, MaxBytes and MaxMsgs bound what the events stream keeps: past
+	// a limit JetStream discards the oldest events. Unlimited lifts a
+	// limit. By default there is none, so the stream can rebuild every
+	// incident, and a correlator that starts from an empty state folds the
+	// same incidents as one that has run all along.
+	MaxAge   time.Duration
+	MaxBytes int64
+	MaxMsgs  int64
+
 	Name   string // client name shown by the server
 	Logger *slog.Logger
 	// Guard, when set, refuses publishes while the disk is full.
@@ -71,23 +89,29 @@ type Bus struct {
 	guard  *DiskGuard
 }
 
-// Open connects, checks the server version and creates or updates the
-// events stream.
+// Open connects, checks the server version, and creates the events
+// stream or brings an existing one to the settings o gives (see
+// Options): those JetStream can change are changed, and logged; those it
+// cannot (the storage type, a work-queue retention) make Open fail with a
+// message that says what to do.
 func Open(ctx context.Context, o Options) (*Bus, error) {
 	nc, js, log, err := connect(o)
 	if err != nil {
 		return nil, err
 	}
-	cfg := StreamConfig(o)
-	// A cluster that just formed may not answer yet: retry until ctx ends.
-	stream, err := js.CreateOrUpdateStream(ctx, cfg)
-	for wait := 250 * time.Millisecond; err != nil && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
-		!errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) && ctx.Err() == nil; wait = min(2*wait, 4*time.Second) {
+	where := "NATS at " + o.URL
+	if o.Server != nil {
+		where = "the embedded nats-server"
+	}
+	// A cluster that just formed may not answer yet: retry until ctx ends,
+	// unless JetStream refused the settings for good.
+	stream, err := ensureStream(ctx, js, o, log, where)
+	for wait := 250 * time.Millisecond; err != nil && retryable(err) && ctx.Err() == nil; wait = min(2*wait, 4*time.Second) {
 		log.Warn("events stream not ready yet; retrying", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
-			stream, err = js.CreateOrUpdateStream(ctx, cfg)
+			stream, err = ensureStream(ctx, js, o, log, where)
 		}
 	}
 	if err != nil {
@@ -95,17 +119,38 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("NATS at %s has JetStream disabled: start nats-server with -js (and a store directory)", o.URL)
 		}
+		err = explain(err, o, where)
+		var se *settingsError
+		if errors.As(err, &se) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := stream.CachedInfo().Config
+	if cfg.Placement != nil && nc.ConnectedClusterName() == "" {
+		log.Warn("the events stream has a placement, which a single nats-server ignores", "stream", StreamName,
+			"placement", placementString(cfg.Placement))
+	}
+	// The parked stream follows the events stream's replicas and
+	// placement; it has no limits.
+	parked := jetstream.StreamConfig{
 		Name:        ParkedStreamName,
 		Description: "Hindsight events the correlator could not apply, with the error in a header",
 		Subjects:    []string{ParkedSubjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
-	}); err != nil {
+		Placement:   clonePlacement(cfg.Placement),
+	}
+	if info, err := js.Stream(ctx, ParkedStreamName); err == nil {
+		old := info.CachedInfo().Config
+		if old.Replicas != parked.Replicas && !samePlacement(old.Placement, parked.Placement) {
+			// JetStream moves or scales a stream, not both at once.
+			parked.Placement = old.Placement
+		}
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, parked); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, err)
+		return nil, fmt.Errorf("create or update stream %s: %w", ParkedStreamName, explain(err, o, where))
 	}
 	return &Bus{nc: nc, js: js, stream: stream, log: log, guard: o.Guard}, nil
 }
@@ -169,29 +214,330 @@ func connect(o Options) (*nats.Conn, jetstream.JetStream, *slog.Logger, error) {
 	return nc, js, log, nil
 }
 
-// StreamConfig is the events stream's configuration for o.
+// Unlimited, as Options.MaxAge, MaxBytes or MaxMsgs, lifts that limit
+// from an existing stream (zero leaves the stream's limit as it is).
+const Unlimited = -1
+
+// Placement says which servers may hold the streams' replicas: servers
+// of Cluster (empty: the cluster of the server the stream is created
+// through) that have every one of Tags (nats-server's server_tags).
+type Placement struct {
+	Cluster string
+	Tags    []string
+}
+
+// StreamConfig is the configuration of an events stream Open creates for
+// o: the defaults where o leaves a setting at zero.
 func StreamConfig(o Options) jetstream.StreamConfig {
-	replicas := o.StreamReplicas
-	if replicas <= 0 {
-		replicas = 1
+	cfg := jetstream.StreamConfig{
+		Replicas:   1,
+		Duplicates: DefaultDuplicateWindow,
+		MaxAge:     0, // forever
+		MaxBytes:   -1,
+		MaxMsgs:    -1,
 	}
-	dup := o.DuplicateWindow
-	if dup <= 0 {
-		dup = DefaultDuplicateWindow
+	cfg, _ = withSettings(hindsightStream(cfg), o)
+	return cfg
+}
+
+// hindsightStream is cfg with what Hindsight needs of its events stream
+// whatever the settings: file storage, limits retention that discards
+// the oldest events, its subjects (those cfg has besides are kept).
+func hindsightStream(cfg jetstream.StreamConfig) jetstream.StreamConfig {
+	cfg.Name = StreamName
+	cfg.Description = "Hindsight events: the log of record every incident is folded from"
+	cfg.Subjects = slices.Clone(cfg.Subjects)
+	if !slices.Contains(cfg.Subjects, SubjectPrefix+">") {
+		cfg.Subjects = append(cfg.Subjects, SubjectPrefix+">")
 	}
-	return jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "Hindsight events: the log of record every incident is folded from",
-		Subjects:    []string{SubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		Replicas:    replicas,
-		Duplicates:  dup,
-		MaxAge:      o.MaxAge,
-		// Events are small; a bigger one is a bug upstream, not an event.
-		MaxMsgSize: 1 << 20,
+	cfg.Storage = jetstream.FileStorage
+	cfg.Retention = jetstream.LimitsPolicy
+	cfg.Discard = jetstream.DiscardOld
+	// Events are small; a bigger one is a bug upstream, not an event.
+	cfg.MaxMsgSize = 1 << 20
+	return cfg
+}
+
+// withSettings is cfg with the settings o gives (non-zero). It reports
+// whether it shortened the duplicate window to the max age, which
+// JetStream requires (o setting both such that it must is refused in
+// updatedConfig; the config file's check refuses it earlier).
+func withSettings(cfg jetstream.StreamConfig, o Options) (jetstream.StreamConfig, bool) {
+	if o.StreamReplicas > 0 {
+		cfg.Replicas = o.StreamReplicas
 	}
+	if o.Placement != nil {
+		cfg.Placement = &jetstream.Placement{Cluster: o.Placement.Cluster, Tags: slices.Clone(o.Placement.Tags)}
+	} else {
+		cfg.Placement = clonePlacement(cfg.Placement)
+	}
+	if o.DuplicateWindow > 0 {
+		cfg.Duplicates = o.DuplicateWindow
+	}
+	switch {
+	case o.MaxAge > 0:
+		cfg.MaxAge = o.MaxAge
+	case o.MaxAge < 0:
+		cfg.MaxAge = 0
+	}
+	switch {
+	case o.MaxBytes > 0:
+		cfg.MaxBytes = o.MaxBytes
+	case o.MaxBytes < 0:
+		cfg.MaxBytes = -1
+	}
+	switch {
+	case o.MaxMsgs > 0:
+		cfg.MaxMsgs = o.MaxMsgs
+	case o.MaxMsgs < 0:
+		cfg.MaxMsgs = -1
+	}
+	if cfg.MaxAge > 0 && cfg.Duplicates > cfg.MaxAge {
+		cfg.Duplicates = cfg.MaxAge
+		return cfg, true
+	}
+	return cfg, false
+}
+
+// A settingsError is a stream setting JetStream can never accept as it
+// stands: retrying does not help, a human must change something.
+type settingsError struct{ msg string }
+
+func (e *settingsError) Error() string { return e.msg }
+
+// retryable reports whether err may go away by itself: a cluster still
+// forming, a leader being elected, another process changing the stream.
+func retryable(err error) bool {
+	var se *settingsError
+	if errors.As(err, &se) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return false
+	}
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode {
+		case errReplicasNotSupported, errInvalidConfig, errStreamUpdate, errMoveAndScale:
+			return false
+		}
+	}
+	return true
+}
+
+// JetStream API error codes (nats-server's errors.json) Open tells apart.
+const (
+	errNoPeers               jetstream.ErrorCode = 10005 // no suitable peers for placement
+	errInsufficientResources jetstream.ErrorCode = 10023
+	errInvalidConfig         jetstream.ErrorCode = 10052
+	errStreamUpdate          jetstream.ErrorCode = 10069
+	errReplicasNotSupported  jetstream.ErrorCode = 10074 // replicas > 1 on a single server
+	errMoveAndScale          jetstream.ErrorCode = 10123
+)
+
+// explain adds to a JetStream error what the person who configured the
+// stream can do about it.
+func explain(err error, o Options, where string) error {
+	var ae *jetstream.APIError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.ErrorCode {
+	case errReplicasNotSupported:
+		return &settingsError{fmt.Sprintf("stream %s: nats.stream_replicas %d needs a NATS cluster, and %s is a single server: set stream_replicas to 1, or point --nats-url at a cluster (JetStream: %s)",
+			StreamName, max(o.StreamReplicas, 1), where, ae.Description)}
+	case errNoPeers, errInsufficientResources:
+		place := ""
+		if o.Placement != nil {
+			place = " that match placement " + placementString(&jetstream.Placement{Cluster: o.Placement.Cluster, Tags: o.Placement.Tags})
+		}
+		return fmt.Errorf("%w: the stream needs as many JetStream servers%s as nats.stream_replicas says (%d), each with room for it (nats.max_bytes), and the cluster has not got them", err, place, max(o.StreamReplicas, 1))
+	case errInvalidConfig, errStreamUpdate:
+		return &settingsError{fmt.Sprintf("stream %s: JetStream refused the settings in the config's nats section: %s", StreamName, ae.Description)}
+	}
+	return err
+}
+
+// ensureStream creates the events stream, or updates the existing one to
+// the settings o gives.
+func ensureStream(ctx context.Context, js jetstream.JetStream, o Options, log *slog.Logger, where string) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		cfg := StreamConfig(o)
+		stream, err = js.CreateStream(ctx, cfg)
+		if err == nil {
+			log.Info("created the events stream", "stream", StreamName, "replicas", cfg.Replicas, "placement", placementString(cfg.Placement),
+				"max_age", cfg.MaxAge, "max_bytes", cfg.MaxBytes, "max_msgs", cfg.MaxMsgs, "duplicate_window", cfg.Duplicates)
+			return stream, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, err
+		}
+		// Another process created it meanwhile: update it like any other.
+		stream, err = js.Stream(ctx, StreamName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	old := stream.CachedInfo().Config
+	want, changes, err := updatedConfig(old, o, where)
+	if err != nil {
+		return nil, err
+	}
+	if len(changes) == 0 {
+		return stream, nil
+	}
+	for _, c := range changes {
+		c.log(log)
+	}
+	stream, err = js.UpdateStream(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	return stream, nil
+}
+
+// A change is one stream setting Open changes, named as the config file
+// names it.
+type change struct {
+	setting  string
+	from, to any
+	warn     string // why this change deserves a warning; "" if none
+}
+
+func (c change) log(log *slog.Logger) {
+	if c.warn != "" {
+		log.Warn("changing a setting of the events stream: "+c.warn, "stream", StreamName, "setting", c.setting, "from", c.from, "to", c.to)
+		return
+	}
+	log.Info("changing a setting of the events stream", "stream", StreamName, "setting", c.setting, "from", c.from, "to", c.to)
+}
+
+// updatedConfig is the existing stream's configuration old with the
+// settings o gives and what Hindsight needs of its stream, and the changes
+// that makes. It refuses what JetStream cannot change.
+func updatedConfig(old jetstream.StreamConfig, o Options, where string) (jetstream.StreamConfig, []change, error) {
+	if old.Storage != jetstream.FileStorage {
+		return old, nil, &settingsError{fmt.Sprintf("stream %s on %s has %s storage, and Hindsight's log of record must be on file storage; JetStream cannot change a stream's storage type: delete the stream (nats stream rm %s; nats stream backup first keeps a copy of its events) and restart Hindsight, which creates it on file storage",
+			StreamName, where, strings.ToLower(old.Storage.String()), StreamName)}
+	}
+	if old.Retention == jetstream.WorkQueuePolicy {
+		return old, nil, &settingsError{fmt.Sprintf("stream %s on %s has work-queue retention, which deletes each event once one consumer acknowledges it, so correlators cannot each fold the whole stream; JetStream cannot change a work-queue stream's retention: delete the stream (its events are gone) and restart Hindsight to create it",
+			StreamName, where)}
+	}
+	want, clamped := withSettings(hindsightStream(old), o)
+	if clamped && o.DuplicateWindow > 0 {
+		return old, nil, &settingsError{fmt.Sprintf("stream %s: nats.duplicate_window %s is longer than the stream's max age %s; JetStream requires the duplicate window to be at most the max age",
+			StreamName, o.DuplicateWindow, want.MaxAge)}
+	}
+	var changes []change
+	add := func(setting string, from, to any, warn string) {
+		changes = append(changes, change{setting, from, to, warn})
+	}
+	const lost = "the stream discards its oldest events past the new limit, for good: a correlator that starts from an empty state later cannot fold them"
+	if want.Replicas != old.Replicas {
+		warn := ""
+		if want.Replicas < old.Replicas {
+			warn = "fewer replicas survive fewer server failures"
+		}
+		add("stream_replicas", old.Replicas, want.Replicas, warn)
+	}
+	if !samePlacement(want.Placement, old.Placement) {
+		if want.Replicas != old.Replicas {
+			// JetStream refuses to move and scale a stream in one update.
+			changes = append(changes, change{"placement", placementString(old.Placement), placementString(old.Placement),
+				"JetStream cannot move a stream and change its replicas in one step: the replicas change now; restart Hindsight once the stream is current to move it to " + placementString(want.Placement)})
+			want.Placement = clonePlacement(old.Placement)
+		} else {
+			add("placement", placementString(old.Placement), placementString(want.Placement), "JetStream moves the stream's replicas to the servers the placement selects, copying every event")
+		}
+	}
+	if want.Duplicates != old.Duplicates {
+		warn := ""
+		if clamped {
+			warn = "the duplicate window cannot be longer than the max age"
+		}
+		add("duplicate_window", old.Duplicates, want.Duplicates, warn)
+	}
+	if want.MaxAge != old.MaxAge {
+		warn := ""
+		if want.MaxAge > 0 && (old.MaxAge == 0 || want.MaxAge < old.MaxAge) {
+			warn = lost
+		}
+		add("max_age", durationString(old.MaxAge), durationString(want.MaxAge), warn)
+	}
+	if want.MaxBytes != old.MaxBytes {
+		warn := ""
+		if want.MaxBytes > 0 && (old.MaxBytes <= 0 || want.MaxBytes < old.MaxBytes) {
+			warn = lost
+		}
+		add("max_bytes", limitString(old.MaxBytes), limitString(want.MaxBytes), warn)
+	}
+	if want.MaxMsgs != old.MaxMsgs {
+		warn := ""
+		if want.MaxMsgs > 0 && (old.MaxMsgs <= 0 || want.MaxMsgs < old.MaxMsgs) {
+			warn = lost
+		}
+		add("max_msgs", limitString(old.MaxMsgs), limitString(want.MaxMsgs), warn)
+	}
+	if want.Retention != old.Retention {
+		add("retention", old.Retention.String(), want.Retention.String(), "Hindsight's log of record keeps events by limits, whatever consumers have acknowledged")
+	}
+	if want.Discard != old.Discard {
+		add("discard", old.Discard.String(), want.Discard.String(), "a full stream must drop its oldest events, not refuse new ones")
+	}
+	if !slices.Equal(want.Subjects, old.Subjects) {
+		add("subjects", old.Subjects, want.Subjects, "")
+	}
+	if want.MaxMsgSize != old.MaxMsgSize {
+		add("max_msg_size", old.MaxMsgSize, want.MaxMsgSize, "")
+	}
+	return want, changes, nil
+}
+
+func clonePlacement(p *jetstream.Placement) *jetstream.Placement {
+	if p == nil {
+		return nil
+	}
+	return &jetstream.Placement{Cluster: p.Cluster, Tags: slices.Clone(p.Tags)}
+}
+
+// samePlacement compares placements; nil and an empty one are the same
+// (JetStream drops an empty one).
+func samePlacement(a, b *jetstream.Placement) bool {
+	var empty jetstream.Placement
+	if a == nil {
+		a = &empty
+	}
+	if b == nil {
+		b = &empty
+	}
+	return a.Cluster == b.Cluster && slices.Equal(a.Tags, b.Tags)
+}
+
+func placementString(p *jetstream.Placement) string {
+	if p == nil || p.Cluster == "" && len(p.Tags) == 0 {
+		return "none"
+	}
+	var parts []string
+	if p.Cluster != "" {
+		parts = append(parts, "cluster "+p.Cluster)
+	}
+	if len(p.Tags) > 0 {
+		parts = append(parts, "tags "+strings.Join(p.Tags, ","))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func durationString(d time.Duration) string {
+	if d <= 0 {
+		return "unlimited"
+	}
+	return d.String()
+}
+
+func limitString(n int64) string {
+	if n <= 0 {
+		return "unlimited"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func checkVersion(v string) error {
