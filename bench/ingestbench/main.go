@@ -47,6 +47,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,7 +71,10 @@ type config struct {
 	token       string
 	jsonOut     bool
 	label       string
+	round       int
 	readyWait   time.Duration
+	pprofURL    string
+	profileOut  string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -89,6 +93,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.token, "token", os.Getenv("INGESTBENCH_TOKEN"), "bearer token sent with every request (default $INGESTBENCH_TOKEN)")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&c.label, "label", "", "name of the target in the result (default: the shape)")
+	fs.IntVar(&c.round, "round", 0, "round number to record in the result (bench/run.sh's rounds)")
+	fs.StringVar(&c.pprofURL, "pprof", "", "base URL of the target's net/http/pprof (bench/profserve): take a CPU profile over the measured window")
+	fs.StringVar(&c.profileOut, "profile-out", "cpu.pb.gz", "where --pprof's CPU profile is written")
 	fs.DurationVar(&c.readyWait, "ready-timeout", time.Minute, "how long to wait for the target's readiness path")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +116,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(res)
+		fmt.Fprintf(stderr, "   %s: %.0f alerts/s, %.1f µs CPU/alert (%.2f cores), p50 %.1f ms, p99 %.1f ms, %d errors\n",
+			res.Label, res.AlertsPerSecond, res.CPUMicrosPerAlert, res.TargetCores, res.P50Ms, res.P99Ms, res.Errors)
 	} else {
 		res.print(stdout)
 	}
@@ -119,17 +128,12 @@ func (c *config) check() error {
 	if _, ok := shapePaths[c.shape]; !ok {
 		return fmt.Errorf("--shape %q: want hindsight, alertmanager or bare", c.shape)
 	}
-	u, err := url.Parse(c.url)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("--url %q: want http://HOST:PORT", c.url)
+	if err := loopbackURL(c.url); err != nil {
+		return fmt.Errorf("--url %w", err)
 	}
-	ips, err := net.LookupIP(u.Hostname())
-	if err != nil || len(ips) == 0 {
-		return fmt.Errorf("--url %q: cannot resolve %s", c.url, u.Hostname())
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return fmt.Errorf("--url %q: %s is not loopback; ingestbench only loads this machine", c.url, ip)
+	if c.pprofURL != "" {
+		if err := loopbackURL(c.pprofURL); err != nil {
+			return fmt.Errorf("--pprof %w", err)
 		}
 	}
 	switch {
@@ -152,9 +156,28 @@ func (c *config) check() error {
 	return nil
 }
 
+// loopbackURL checks that s is an http URL of this machine.
+func loopbackURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q: want http://HOST:PORT", s)
+	}
+	ips, err := net.LookupIP(u.Hostname())
+	if err != nil || len(ips) == 0 {
+		return fmt.Errorf("%q: cannot resolve %s", s, u.Hostname())
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("%q: %s is not loopback; ingestbench only loads this machine", s, ip)
+		}
+	}
+	return nil
+}
+
 // Result is one measured run against one target.
 type Result struct {
 	Label            string         `json:"label"`
+	Round            int            `json:"round,omitempty"`
 	Shape            string         `json:"shape"`
 	URL              string         `json:"url"`
 	Connections      int            `json:"connections"`
@@ -283,6 +306,12 @@ func bench(ctx context.Context, c config) (*Result, error) {
 	}
 
 	time.Sleep(c.warmup)
+	profDone := make(chan error, 1)
+	if c.pprofURL != "" {
+		go func() { profDone <- fetchProfile(c.pprofURL, c.duration, c.profileOut) }()
+	} else {
+		profDone <- nil
+	}
 	cpu0, cpuErr := procCPU(c.pid)
 	self0 := selfCPU()
 	t0 := time.Now()
@@ -294,9 +323,10 @@ func bench(ctx context.Context, c config) (*Result, error) {
 	self1 := selfCPU()
 	cancel()
 	wg.Wait()
+	profErr := <-profDone
 
 	res := &Result{
-		Label: c.label, Shape: c.shape, URL: target, Connections: c.connections,
+		Label: c.label, Round: c.round, Shape: c.shape, URL: target, Connections: c.connections,
 		AlertsPerRequest: c.perReq, Services: c.services, RepeatRatio: c.repeat,
 		WarmupSeconds: c.warmup.Seconds(), Seconds: elapsed.Seconds(), ByStatus: map[string]int{},
 		ClientCPUSeconds: (self1 - self0).Seconds(),
@@ -334,10 +364,33 @@ func bench(ctx context.Context, c config) (*Result, error) {
 			res.CPUMicrosPerAlert = res.TargetCPUSeconds * 1e6 / float64(alerts)
 		}
 	}
+	if profErr != nil {
+		res.Note = strings.TrimPrefix(res.Note+"; ", "; ") + "CPU profile failed: " + profErr.Error()
+	}
 	if res.OK == 0 {
 		return res, fmt.Errorf("no 2xx answer in %s from %s (answers: %v)", elapsed.Round(time.Millisecond), target, res.ByStatus)
 	}
 	return res, nil
+}
+
+// fetchProfile takes a CPU profile of d from a net/http/pprof endpoint
+// and writes it to out.
+func fetchProfile(base string, d time.Duration, out string) error {
+	secs := max(int(d.Round(time.Second)/time.Second), 1)
+	u := strings.TrimSuffix(base, "/") + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
+	resp, err := http.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, b, 0o644)
 }
 
 // waitReady polls u until it answers 200.
