@@ -133,8 +133,9 @@ type relation struct {
 func (r relation) any() bool { return r.service || r.shared != "" }
 
 // relate compares a deploy with the incident's alerts through the rule's
-// deploy_labels and shared_labels. A deploy to another environment than
-// the alerts name is unrelated, whatever else matches.
+// deploy_labels and shared_labels. A deploy to another environment, or
+// another shared place (cluster), than the alerts name is unrelated,
+// whatever else matches.
 func (s settings) relate(inc *hindsight.Incident, d *hindsight.Event) relation {
 	var r relation
 	hasLabel := func(label, value string) (named, equal bool) {
@@ -157,20 +158,27 @@ func (s settings) relate(inc *hindsight.Incident, d *hindsight.Event) relation {
 			r.env = env
 		}
 	}
-	if _, equal := hasLabel(s.DeployLabels["service"], d.Service); equal || d.Service == inc.Service {
-		r.service = true
-		return r
-	}
+	// A deploy to another place (cluster) than the alerts name is
+	// unrelated too; one to the same place links other services.
+	var shared string
 	for _, l := range s.SharedLabels {
 		v := d.Labels[l]
 		if v == "" {
 			continue
 		}
-		if _, equal := hasLabel(cmp.Or(s.DeployLabels[l], l), v); equal {
-			r.shared = l + " " + v
-			return r
+		named, equal := hasLabel(cmp.Or(s.DeployLabels[l], l), v)
+		if named && !equal {
+			return relation{}
+		}
+		if equal && shared == "" {
+			shared = l + " " + v
 		}
 	}
+	if _, equal := hasLabel(s.DeployLabels["service"], d.Service); equal || d.Service == inc.Service {
+		r.service = true
+		return r
+	}
+	r.shared = shared
 	return r
 }
 
@@ -289,8 +297,9 @@ func (s settings) suspect(inc *hindsight.Incident, d *hindsight.Event, rel relat
 		Version: d.Deploy.Version, Status: d.Deploy.Status, Actor: d.Deploy.Actor, Commit: d.Deploy.Commit,
 		URL: d.Deploy.URL, Description: d.Deploy.Description,
 		MinutesBefore: math.Round(before.Minutes()*10) / 10,
-		Score:         float64(int(min(score, 1)*1000+0.5)) / 1000,
-		Reason:        strings.Join(reasons, "; "),
+		// Two decimals, as every reason and the draft print it.
+		Score:  math.Round(min(score, 1)*100) / 100,
+		Reason: strings.Join(reasons, "; "),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 )
 
@@ -16,16 +17,17 @@ func deployCmd(args []string, stdout, stderr io.Writer) error {
 	var c client
 	c.flags(fs, "token", "bearer token for /hooks/deploy")
 	var d struct {
-		ID          string `json:"id,omitempty"`
-		Service     string `json:"service"`
-		Environment string `json:"environment,omitempty"`
-		Version     string `json:"version,omitempty"`
-		Status      string `json:"status"`
-		Time        string `json:"time"`
-		Actor       string `json:"actor,omitempty"`
-		Commit      string `json:"commit,omitempty"`
-		URL         string `json:"url,omitempty"`
-		Description string `json:"description,omitempty"`
+		ID          string            `json:"id,omitempty"`
+		Service     string            `json:"service"`
+		Environment string            `json:"environment,omitempty"`
+		Version     string            `json:"version,omitempty"`
+		Status      string            `json:"status"`
+		Time        string            `json:"time"`
+		Actor       string            `json:"actor,omitempty"`
+		Commit      string            `json:"commit,omitempty"`
+		URL         string            `json:"url,omitempty"`
+		Description string            `json:"description,omitempty"`
+		Labels      map[string]string `json:"labels,omitempty"`
 	}
 	fs.StringVar(&d.ID, "id", "", "the pipeline's deploy ID (with --status, names the event: retries collapse)")
 	fs.StringVar(&d.Service, "service", "", "service deployed (required)")
@@ -37,6 +39,17 @@ func deployCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&d.Commit, "commit", "", "commit deployed")
 	fs.StringVar(&d.URL, "url", "", "link to the CI run")
 	fs.StringVar(&d.Description, "description", "", "what changed")
+	fs.Func("label", "where it went, as name=value (repeat it): --label cluster=eu1, for correlation rules' shared_labels", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want name=value, like cluster=eu1")
+		}
+		if d.Labels == nil {
+			d.Labels = map[string]string{}
+		}
+		d.Labels[name] = value
+		return nil
+	})
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -71,6 +71,27 @@ func TestDeployAndPostmortemCommands(t *testing.T) {
 	if code := run([]string{"postmortem", "--server", server, "inc-nope"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "404") {
 		t.Fatalf("unknown incident: exit %d, %q", code, errb.String())
 	}
+
+	// --label says where a deploy went, for rules' shared_labels.
+	at := when.Add(-5 * time.Minute)
+	if code := run([]string{"deploy", "--server", server, "--service", "mesh", "--label", "cluster=eu1", "--label", "region=eu",
+		"--time", at.Format(time.RFC3339)}, &out, &errb); code != 0 {
+		t.Fatalf("deploy --label: exit %d, %s", code, errb.String())
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		ds, _ := a.Store().Deploys(at, at)
+		if len(ds) == 1 {
+			if ds[0].Labels["cluster"] != "eu1" || ds[0].Labels["region"] != "eu" {
+				t.Fatalf("deploy labels = %v, want cluster=eu1 and region=eu", ds[0].Labels)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the labelled deploy was not stored")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestFlagsFromEnvironment(t *testing.T) {
