@@ -10,6 +10,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +71,7 @@ type App struct {
 	bus       *natsbus.Bus
 	store     *boltstore.Store
 	incidents api.Incidents
+	rules     int // correlation rules in the config
 	listener  net.Listener
 	http      *http.Server
 	cancel    context.CancelFunc
@@ -87,7 +89,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("Hindsight is ready", "listen", a.Addr(), "roles", strings.Join(a.opts.Roles, ","), "data_dir", a.opts.DataDir)
+	config := cmp.Or(a.opts.ConfigFile, "(none: the defaults)")
+	a.log.Info("Hindsight is ready", "listen", a.Addr(), "roles", strings.Join(a.opts.Roles, ","), "data_dir", a.opts.DataDir,
+		"config", config, "correlation_rules", a.rules)
 	<-ctx.Done()
 	a.log.Info("shutting down")
 	return a.Close()
@@ -292,6 +296,7 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 
 func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMux, auth ingest.AuthConfig) error {
 	cc, _ := cfg.CorrelateConfig()
+	a.rules = len(cc.Rules)
 	path := filepath.Join(a.opts.DataDir, "hindsight.db")
 	store, err := boltstore.Open(path)
 	if err != nil {

@@ -297,11 +297,12 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 			owner[occurrenceOf(a)] = incs[i].ID
 		}
 	}
-	wasResolved := map[string]bool{}
+	wasResolved, wasOpened := map[string]bool{}, map[string]bool{}
 	for _, o := range before {
 		if o.Status == hindsight.StatusResolved {
 			wasResolved[o.ID] = true
 		}
+		wasOpened[o.ID] = o.Status.Opened()
 		if current[o.ID] == nil {
 			kc.Removed = append(kc.Removed, o.ID)
 			kc.Redirects[o.ID] = owner[o.Anchor]
@@ -312,6 +313,9 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 	for _, inc := range incs {
 		if inc.Status == hindsight.StatusResolved && !wasResolved[inc.ID] {
 			resolved = append(resolved, inc)
+		}
+		if inc.Status == hindsight.StatusOpen && !wasOpened[inc.ID] {
+			c.log.Info("incident opened", "incident", inc.ID, "title", inc.Title, "key", inc.Key, "rule", inc.Rule)
 		}
 	}
 	slices.Sort(kc.Removed)
