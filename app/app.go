@@ -368,7 +368,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		}
 		drafts = r
 	}
-	a.incidents = enriched{store, cc}
+	a.incidents = api.Enriched{Store: store, Config: cc}
 	opts := api.Options{Incidents: a.incidents, Drafts: drafts, Logger: a.log.With("component", "api")}
 	if auth.API.Configured() {
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge

@@ -6,38 +6,7 @@ import (
 	"time"
 
 	"github.com/hindsight-sre/hindsight"
-	"github.com/hindsight-sre/hindsight/boltstore"
-	"github.com/hindsight-sre/hindsight/correlate"
 )
-
-// enriched serves the stored incidents with their context (suspected
-// changes, deploys on the timeline, related incidents), joined at read
-// time by the correlation settings from what the store holds then.
-type enriched struct {
-	store *boltstore.Store
-	cfg   correlate.Config
-}
-
-func (e enriched) Incident(ctx context.Context, id string) (*hindsight.Incident, error) {
-	inc, err := e.store.Incident(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return inc, e.cfg.EnrichFrom(e.store, inc)
-}
-
-func (e enriched) List(ctx context.Context, o boltstore.ListOptions) ([]hindsight.Incident, string, error) {
-	incs, next, err := e.store.List(ctx, o)
-	if err != nil {
-		return nil, "", err
-	}
-	for i := range incs {
-		if err := e.cfg.EnrichFrom(e.store, &incs[i]); err != nil {
-			return nil, "", err
-		}
-	}
-	return incs, next, nil
-}
 
 // tickEvery is how often the ingest role writes the time into the stream.
 const tickEvery = 15 * time.Second

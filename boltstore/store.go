@@ -490,15 +490,40 @@ func (s *Store) Deploys(from, to time.Time) ([]hindsight.Event, error) {
 	return out, err
 }
 
-// StartedBetween implements correlate.ContextSource.
+// StartedBetween returns the incidents that started in [from, to], in
+// order of start.
 func (s *Store) StartedBetween(from, to time.Time) ([]hindsight.Incident, error) {
+	return s.startedBetween(from, to, decodeIncident)
+}
+
+// Neighbours implements correlate.ContextSource: StartedBetween without
+// the timelines, which are most of an incident's bytes.
+func (s *Store) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
+	return s.startedBetween(from, to, func(v []byte) (*hindsight.Incident, error) {
+		var n struct {
+			hindsight.Incident
+			Timeline skipJSON `json:"timeline"`
+		}
+		if err := json.Unmarshal(v, &n); err != nil {
+			return nil, err
+		}
+		return &n.Incident, nil
+	})
+}
+
+// skipJSON takes a JSON value and keeps nothing of it.
+type skipJSON struct{}
+
+func (skipJSON) UnmarshalJSON([]byte) error { return nil }
+
+func (s *Store) startedBetween(from, to time.Time, decode func([]byte) (*hindsight.Incident, error)) ([]hindsight.Incident, error) {
 	var out []hindsight.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		incs := tx.Bucket(bucketIncidents)
 		c := tx.Bucket(bucketByStart).Cursor()
 		end := timeKey(to, "\xff")
 		for k, _ := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
-			inc, err := decodeIncident(incs.Get(k[8:]))
+			inc, err := decode(incs.Get(k[8:]))
 			if err != nil {
 				return fmt.Errorf("incident %s: %w", k[8:], err)
 			}

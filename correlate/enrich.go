@@ -16,8 +16,9 @@ import (
 type ContextSource interface {
 	// Deploys returns the deploy events whose time lies in [from, to].
 	Deploys(from, to time.Time) ([]hindsight.Event, error)
-	// StartedBetween returns the incidents that started in [from, to].
-	StartedBetween(from, to time.Time) ([]hindsight.Incident, error)
+	// Neighbours returns the incidents that started in [from, to]. Their
+	// timelines may be left out: Enrich does not read them.
+	Neighbours(from, to time.Time) ([]hindsight.Incident, error)
 }
 
 // FarFuture stands for "not yet" at the end of a span: the end of an
@@ -51,7 +52,7 @@ func (c Config) EnrichFrom(src ContextSource, inc *hindsight.Incident) error {
 	if err != nil {
 		return fmt.Errorf("deploys around incident %s: %w", inc.ID, err)
 	}
-	near, err := src.StartedBetween(sf, st)
+	near, err := src.Neighbours(sf, st)
 	if err != nil {
 		return fmt.Errorf("incidents near %s: %w", inc.ID, err)
 	}

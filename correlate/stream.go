@@ -53,6 +53,42 @@ func (c Config) FoldStream(events []hindsight.Event) []hindsight.Incident {
 	return out
 }
 
+// Prefetch reads once from src the context that Enrich needs for all of
+// incs (a page of a list), and returns it as a source in memory: the
+// incidents of a page are neighbours of one another, and reading each
+// one's neighbours again for each would decode them many times.
+func (c Config) Prefetch(src ContextSource, incs []hindsight.Incident) (ContextSource, error) {
+	if len(incs) == 0 {
+		return memorySource{}, nil
+	}
+	var df, dt, sf, st time.Time
+	for i := range incs {
+		a, b, x, y := c.ContextWindow(&incs[i])
+		if i == 0 || a.Before(df) {
+			df = a
+		}
+		if b.After(dt) {
+			dt = b
+		}
+		if i == 0 || x.Before(sf) {
+			sf = x
+		}
+		if y.After(st) {
+			st = y
+		}
+	}
+	deploys, err := src.Deploys(df, dt)
+	if err != nil {
+		return nil, err
+	}
+	near, err := src.Neighbours(sf, st)
+	if err != nil {
+		return nil, err
+	}
+	sortIncidents(near)
+	return memorySource{incidents: near, deploys: uniqueSorted(deploys)}, nil
+}
+
 // memorySource is a ContextSource over incidents sorted by start and
 // deploys sorted by time.
 type memorySource struct {
@@ -71,7 +107,7 @@ func (m memorySource) Deploys(from, to time.Time) ([]hindsight.Event, error) {
 	return m.deploys[i:j], nil
 }
 
-func (m memorySource) StartedBetween(from, to time.Time) ([]hindsight.Incident, error) {
+func (m memorySource) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
 	i, _ := slices.BinarySearchFunc(m.incidents, from, func(inc hindsight.Incident, t time.Time) int { return inc.StartedAt.Compare(t) })
 	j, _ := slices.BinarySearchFunc(m.incidents, to, func(inc hindsight.Incident, t time.Time) int {
 		if inc.StartedAt.After(t) {
