@@ -511,6 +511,34 @@ func (s *Store) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
 	})
 }
 
+// IncidentAlerts calls fn with the ID, key and alert occurrences (see
+// hindsight.AlertDetails.OccurrenceID) of every incident, decoding
+// nothing else.
+func (s *Store) IncidentAlerts(fn func(id, key string, occurrences []string) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
+			var inc struct {
+				ID     string `json:"id"`
+				Key    string `json:"key"`
+				Alerts []struct {
+					Fingerprint string    `json:"fingerprint"`
+					StartsAt    time.Time `json:"starts_at"`
+				} `json:"alerts"`
+				Timeline skipJSON `json:"timeline"`
+			}
+			if err := json.Unmarshal(v, &inc); err != nil {
+				return fmt.Errorf("incident %s: %w", k, err)
+			}
+			occs := make([]string, len(inc.Alerts))
+			for i, a := range inc.Alerts {
+				d := hindsight.AlertDetails{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt}
+				occs[i] = d.OccurrenceID()
+			}
+			return fn(inc.ID, inc.Key, occs)
+		})
+	})
+}
+
 // skipJSON takes a JSON value and keeps nothing of it.
 type skipJSON struct{}
 

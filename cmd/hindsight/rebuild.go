@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/app"
 	"github.com/hindsight-sre/hindsight/boltstore"
 	"github.com/hindsight-sre/hindsight/correlate"
@@ -195,25 +194,18 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 //
 // TODO: this belongs in correlate's refold, so that live and rebuilt
 // state agree entry for entry; then drop it here.
-func redirectEveryAnchor(ctx context.Context, store *boltstore.Store) (int, error) {
+func redirectEveryAnchor(_ context.Context, store *boltstore.Store) (int, error) {
 	redirects := map[string]string{}
-	for cursor := ""; ; {
-		page, next, err := store.List(ctx, boltstore.ListOptions{Limit: 1000, Cursor: cursor})
-		if err != nil {
-			return 0, err
-		}
-		for _, inc := range page {
-			for _, a := range inc.Alerts {
-				d := hindsight.AlertDetails{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt}
-				if id := correlate.IncidentID(inc.Key, d.OccurrenceID()); id != inc.ID {
-					redirects[id] = inc.ID
-				}
+	err := store.IncidentAlerts(func(id, key string, occurrences []string) error {
+		for _, occ := range occurrences {
+			if other := correlate.IncidentID(key, occ); other != id {
+				redirects[other] = id
 			}
 		}
-		if next == "" {
-			break
-		}
-		cursor = next
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return store.AddRedirects(redirects)
 }
