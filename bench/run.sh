@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 runs=3 duration=10 warmup=3 connections=32 alerts=10 services=50 repeat=0
 targets="bare alertmanager hindsight hindsight-relaxed"
-ingest=1 gobench=1 count=5 benchpkgs="" rebuild=0 profile=0
+ingest=1 gobench=1 count=6 benchpkgs="" rebuild=0 profile=0
 
 usage() {
   cat <<'EOF'
@@ -39,7 +39,7 @@ Usage: bench/run.sh [flags]
                          of each measured window (bench/results/<time>-<target>-r<N>.cpu.pb.gz)
       --no-ingest        skip the side-by-side ingest runs
       --no-go-bench      skip the Go benchmarks
-      --count N          go test -count for the Go benchmarks (default 5)
+      --count N          go test -count for the Go benchmarks (default 6, the fewest benchstat gives a confidence interval for)
       --bench-pkgs "P"   packages for the Go benchmarks (default: every package with one)
       --rebuild N        also time `hindsight rebuild` over N generated events
                          (TestRebuildSpeed; prints events/s)
