@@ -322,6 +322,18 @@ func TestScaleOutTwoIngestTwoCorrelators(t *testing.T) {
 	caught3 := so.converge("phase 3: A restarted", corrA, corrB)
 	final := cl.WaitStreamCurrent(natsbus.StreamName, time.Minute)
 
+	// More replicas than the cluster has servers: refused with the reason,
+	// and the stream stays as it was.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := natsbus.Open(ctx, natsbus.Options{URL: cl.URLs(), StreamReplicas: 5})
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "the stream needs as many JetStream servers as nats.stream_replicas says (5)") {
+		t.Errorf("five replicas on three servers: %v", err)
+	}
+	if r := cl.StreamInfo(natsbus.StreamName).Config.Replicas; r != 3 {
+		t.Errorf("replicas %d after a refused change, want 3", r)
+	}
+
 	t.Logf("cluster of 3 up in %s; four processes booted in %s; stream %s: %d replicas, placement %s, max bytes %d",
 		clusterUp.Round(time.Millisecond), booted.Round(time.Millisecond), natsbus.StreamName, info.Config.Replicas,
 		info.Config.Placement.Cluster, info.Config.MaxBytes)
@@ -339,6 +351,7 @@ func TestScaleOutTwoIngestTwoCorrelators(t *testing.T) {
 		last-bFrom, bFrom, last, bReady.Round(time.Millisecond), bCaughtUp.Round(time.Millisecond), float64(last-bFrom)/bCaughtUp.Seconds(), caught2)
 	t.Logf("phase 3: A restarted %d events behind: ready in %s, caught up in %s (%.0f events/s including startup; in-process, so under -race when the test is); identical again (%s)",
 		final.State.LastSeq-aFrom, aReady.Round(time.Millisecond), aCaughtUp.Round(time.Millisecond), float64(final.State.LastSeq-aFrom)/aCaughtUp.Seconds(), caught3)
+	t.Logf("stream: %d events, %d bytes (%d a stored event, per replica)", final.State.Msgs, final.State.Bytes, final.State.Bytes/max(final.State.Msgs, 1))
 	t.Logf("total %s", time.Since(started).Round(time.Millisecond))
 }
 
