@@ -14,6 +14,11 @@
 #                      (skipped, with a note, when it is not installed)
 #   hindsight          hindsight serve, default durable sync (fsync before ack)
 #   hindsight-relaxed  hindsight serve with nats: {sync_interval: 1s}
+# and, only when named in --targets, two that tell where the time goes:
+#   hindsight-tmpfs        the durable default with its data directory on
+#                          /dev/shm, where fsync costs next to nothing
+#   hindsight-ingest-only  relaxed sync, --roles ingest: no correlator
+#                          competing for the cores
 #
 # Usage: bench/run.sh [flags]   (bench/run.sh -h lists them)
 set -euo pipefail
@@ -34,7 +39,8 @@ Usage: bench/run.sh [flags]
   -a, --alerts N         alerts per request (default 10)
       --services N       services the alerts spread over (default 50)
       --repeat-ratio F   fraction of requests resending the previous one (default 0)
-      --targets "LIST"   subset of: bare alertmanager hindsight hindsight-relaxed
+      --targets "LIST"   of: bare alertmanager hindsight hindsight-relaxed
+                         (the default), hindsight-tmpfs hindsight-ingest-only
       --profile          run Hindsight as bench/profserve and keep a CPU profile
                          of each measured window (bench/results/<time>-<target>-r<N>.cpu.pb.gz)
       --no-ingest        skip the side-by-side ingest runs
@@ -74,7 +80,7 @@ for v in runs duration connections alerts services count; do
   case "${!v}" in ''|*[!0-9]*|0) echo "run.sh: --$v must be a whole number, 1 or more" >&2; exit 2 ;; esac
 done
 for t in $targets; do
-  case "$t" in bare|alertmanager|hindsight|hindsight-relaxed) ;; *) echo "run.sh: unknown target $t" >&2; exit 2 ;; esac
+  case "$t" in bare|alertmanager|hindsight|hindsight-relaxed|hindsight-tmpfs|hindsight-ingest-only) ;; *) echo "run.sh: unknown target $t" >&2; exit 2 ;; esac
 done
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -82,14 +88,14 @@ results=bench/results
 mkdir -p "$results"
 work=$(mktemp -d "${TMPDIR:-/tmp}/hindsight-bench.XXXXXX")
 bin=$work/bin
-pids=()
+pids=() tmpfs_dirs=()
 
 # Stop what this script started, by PID, and remove the scratch space.
 cleanup() {
   for p in "${pids[@]}"; do
     if kill -0 "$p" 2>/dev/null; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
   done
-  rm -rf "$work"
+  rm -rf "$work" "${tmpfs_dirs[@]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -127,6 +133,12 @@ start_target() {
   port=$(free_port)
   url=http://127.0.0.1:$port pprof_url=
   data=$work/data-$label-$round
+  if [ "$label" = hindsight-tmpfs ]; then
+    if [ ! -d /dev/shm ]; then echo "run.sh: hindsight-tmpfs needs /dev/shm" >&2; return 1; fi
+    data=$(mktemp -d /dev/shm/hindsight-bench.XXXXXX)
+    tmpfs_dirs+=("$data")
+  fi
+  target_data=$data
   mkdir -p "$data"
   case "$label" in
     bare)
@@ -140,13 +152,16 @@ start_target() {
         --web.listen-address="127.0.0.1:$port" --cluster.listen-address= \
         --log.level=warn 2>"$work/$label-$round.log" &
       ;;
-    hindsight|hindsight-relaxed)
+    hindsight*)
       shape=hindsight
       local cfg=()
-      if [ "$label" = hindsight-relaxed ]; then
-        printf 'nats:\n  sync_interval: 1s\n' >"$data/hindsight.yml"
-        cfg=(--config "$data/hindsight.yml")
-      fi
+      case "$label" in
+        hindsight-relaxed|hindsight-ingest-only)
+          printf 'nats:\n  sync_interval: 1s\n' >"$data/hindsight.yml"
+          cfg=(--config "$data/hindsight.yml")
+          ;;
+      esac
+      if [ "$label" = hindsight-ingest-only ]; then cfg+=(--roles ingest); fi
       if [ "$profile" = 1 ]; then
         local pport
         pport=$(free_port)
@@ -167,7 +182,7 @@ stop_target() {
   local label=$1 round=$2
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  rm -rf "$work/data-$label-$round"
+  rm -rf "$target_data"
 }
 
 log "building hindsight, bareserver, ingestbench, benchreport, profserve"

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/hindsight-sre/hindsight/app"
@@ -36,9 +37,15 @@ func main() {
 	flag.StringVar(&o.Listen, "listen", "127.0.0.1:9097", "address to serve Hindsight's HTTP on")
 	flag.StringVar(&o.DataDir, "data-dir", "./hindsight-data", "data directory, as serve's")
 	flag.StringVar(&o.ConfigFile, "config", "", "YAML config, as serve's")
+	roles := flag.String("roles", strings.Join(app.AllRoles, ","), "roles, as serve's")
 	addr := flag.String("pprof", "127.0.0.1:6060", "loopback address for /debug/pprof/")
 	blockRate := flag.Int("block-profile-rate", 0, "runtime.SetBlockProfileRate (0: off); also sets the mutex profile fraction to 1 when on")
 	flag.Parse()
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			o.Roles = append(o.Roles, r)
+		}
+	}
 	if err := run(o, *addr, *blockRate); err != nil {
 		fmt.Fprintf(os.Stderr, "profserve: %v\n", err)
 		os.Exit(1)
