@@ -219,6 +219,10 @@ if [ "$ingest" = 1 ]; then
     done
   done
   [ -n "$skipped" ] && log "$skipped"
+  if [ ${#files[@]} -eq 0 ]; then
+    echo "run.sh: no target was measured" >&2
+    exit 1
+  fi
   echo
   echo "Ingest, medians of $runs rounds ($duration s measured after $warmup s warm-up; $connections connections, $alerts alerts/request, $services services, repeat ratio $repeat):"
   "$bin/benchreport" --out "$results/$stamp.json" \
