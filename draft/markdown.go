@@ -13,6 +13,16 @@ import (
 // is, so that "v2.3.1", "checkout-7d9f:8080", "http_requests_total" and
 // "p99 latency above 2s" read as written.
 func escape(s string) string {
+	// Most text (names, versions, instances) is printable ASCII that
+	// Markdown reads as it is: nothing to rewrite.
+	if t := strings.TrimSpace(s); plainASCII(t) {
+		return t
+	}
+	return escapeSlow(s)
+}
+
+// escapeSlow is escape without its shortcut.
+func escapeSlow(s string) string {
 	s = oneLine(s)
 	if s == "" {
 		return ""
@@ -61,6 +71,22 @@ func escape(s string) string {
 		out = out[:n] + `\` + out[n:]
 	}
 	return out
+}
+
+// plainASCII reports whether s is printable ASCII that escape leaves as
+// it is: no character it rewrites, and no start it escapes (a heading, a
+// list item, a setext underline, a fence, a number that may open an
+// ordered list).
+func plainASCII(s string) bool {
+	if s == "" || strings.IndexByte("#+-=~0123456789", s[0]) >= 0 {
+		return s == ""
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || strings.IndexByte("\\<>|[]`*_", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // oneLine joins the lines of s with single spaces, trims it and drops
