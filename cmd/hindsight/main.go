@@ -94,9 +94,22 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 
 // parse parses args, taking every flag not given on the command line
 // from its environment variable (--data-dir: HINDSIGHT_DATA_DIR).
-func parse(fs *flag.FlagSet, args []string) error {
+func parse(fs *flag.FlagSet, args []string) error { return parseEnv(fs, args, nil) }
+
+// parseEnv is parse where env renames some flags' variables: "" for a
+// flag no variable sets (replay's --config names the candidate, while
+// HINDSIGHT_CONFIG is serve's config and sets its --current instead).
+func parseEnv(fs *flag.FlagSet, args []string, env map[string]string) error {
+	name := func(flag string) string {
+		if v, ok := env[flag]; ok {
+			return v
+		}
+		return envName(flag)
+	}
 	fs.VisitAll(func(f *flag.Flag) {
-		f.Usage += fmt.Sprintf(" ($%s)", envName(f.Name))
+		if n := name(f.Name); n != "" {
+			f.Usage += fmt.Sprintf(" ($%s)", n)
+		}
 	})
 	// Flags may follow arguments too (hindsight postmortem ID --server URL).
 	var positional []string
@@ -118,12 +131,13 @@ func parse(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && !set[f.Name] && err == nil {
+		n := name(f.Name)
+		if v, ok := os.LookupEnv(n); ok && n != "" && !set[f.Name] && err == nil {
 			if e := fs.Set(f.Name, v); e != nil {
 				if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 					e = errors.New("want true or false")
 				}
-				err = usageError{fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)}
+				err = usageError{fmt.Errorf("%s=%q: %v", n, v, e)}
 			}
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -84,7 +83,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// --config names the candidate here, while HINDSIGHT_CONFIG names
 	// serve's config: it is --current's default, never --config's.
-	if err := parseWithEnv(flags, args, map[string]string{"config": "", "current": "HINDSIGHT_CONFIG"}); err != nil {
+	if err := parseEnv(flags, args, map[string]string{"config": "", "current": "HINDSIGHT_CONFIG"}); err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
@@ -113,40 +112,6 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	return replay(ctx, o, stdout, stderr)
 }
 
-// parseWithEnv is parse for commands whose flags do not all map to
-// their HINDSIGHT_* variable: env names the variable of such a flag
-// ("" none).
-func parseWithEnv(flags *flag.FlagSet, args []string, env map[string]string) error {
-	name := func(f string) string {
-		if v, ok := env[f]; ok {
-			return v
-		}
-		return envName(f)
-	}
-	flags.VisitAll(func(f *flag.Flag) {
-		if v := name(f.Name); v != "" {
-			f.Usage += fmt.Sprintf(" ($%s)", v)
-		}
-	})
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	set := map[string]bool{}
-	flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	flags.VisitAll(func(f *flag.Flag) {
-		n := name(f.Name)
-		if v, ok := os.LookupEnv(n); ok && n != "" && !set[f.Name] && err == nil {
-			if e := flags.Set(f.Name, v); e != nil {
-				err = usageError{fmt.Errorf("%s=%q: %v", n, v, e)}
-			}
-		}
-	})
-	return err
-}
 
 // parseSince reads a Go duration or a whole number of days ("30d").
 func parseSince(s string) (time.Duration, error) {
