@@ -3,6 +3,7 @@ package correlate
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -97,25 +98,19 @@ type memorySource struct {
 }
 
 func (m memorySource) Deploys(from, to time.Time) ([]hindsight.Event, error) {
-	i, _ := slices.BinarySearchFunc(m.deploys, from, func(e hindsight.Event, t time.Time) int { return e.Time.Compare(t) })
-	j, _ := slices.BinarySearchFunc(m.deploys, to, func(e hindsight.Event, t time.Time) int {
-		if e.Time.After(t) {
-			return 1
-		}
-		return -1
-	})
-	return m.deploys[i:j], nil
+	return between(m.deploys, from, to, func(e *hindsight.Event) time.Time { return e.Time }), nil
 }
 
 func (m memorySource) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
-	i, _ := slices.BinarySearchFunc(m.incidents, from, func(inc hindsight.Incident, t time.Time) int { return inc.StartedAt.Compare(t) })
-	j, _ := slices.BinarySearchFunc(m.incidents, to, func(inc hindsight.Incident, t time.Time) int {
-		if inc.StartedAt.After(t) {
-			return 1
-		}
-		return -1
-	})
-	return m.incidents[i:j], nil
+	return between(m.incidents, from, to, func(inc *hindsight.Incident) time.Time { return inc.StartedAt }), nil
+}
+
+// between returns the run of s (sorted by at) whose time lies in
+// [from, to].
+func between[T any](s []T, from, to time.Time, at func(*T) time.Time) []T {
+	i := sort.Search(len(s), func(i int) bool { return !at(&s[i]).Before(from) })
+	j := sort.Search(len(s), func(i int) bool { return at(&s[i]).After(to) })
+	return s[i:max(i, j)]
 }
 
 func sortIncidents(incs []hindsight.Incident) {
