@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,18 +19,5 @@ func BenchmarkListIncidentsEnriched(b *testing.B) {
 	api.Register(mux, api.Options{Incidents: api.Enriched{Store: store, Config: correlate.DefaultConfig()}})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	u := srv.URL + "/api/v1/incidents?limit=50"
-	var size int64
-	for b.Loop() {
-		resp, err := srv.Client().Get(u)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("%s: %d, %v", u, resp.StatusCode, err)
-		}
-	}
-	b.ReportMetric(float64(size), "bytes/page")
+	benchGet(b, srv, "/api/v1/incidents?limit=50")
 }

@@ -155,21 +155,24 @@ func BenchmarkListIncidents(b *testing.B) {
 		{"first-page", "limit=50"},
 		{"deep-page", "limit=50&cursor=" + url.QueryEscape(cursor)},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			u := srv.URL + "/api/v1/incidents?" + tc.query
-			var size int64
-			for b.Loop() {
-				resp, err := srv.Client().Get(u)
-				if err != nil {
-					b.Fatal(err)
-				}
-				size, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Fatalf("%s: %d, %v", u, resp.StatusCode, err)
-				}
-			}
-			b.ReportMetric(float64(size), "bytes/page")
-		})
+		b.Run(tc.name, func(b *testing.B) { benchGet(b, srv, "/api/v1/incidents?"+tc.query) })
 	}
+}
+
+// benchGet measures GET path on srv, reporting the answer's size.
+func benchGet(b *testing.B, srv *httptest.Server, path string) {
+	u := srv.URL + path
+	var size int64
+	for b.Loop() {
+		resp, err := srv.Client().Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %d, %v", u, resp.StatusCode, err)
+		}
+	}
+	b.ReportMetric(float64(size), "bytes/page")
 }
