@@ -148,10 +148,10 @@ func (s *Store) KeySpans(key string, from, to time.Time) ([]correlate.Span, erro
 		}
 		last := timeKey(to, "\xff")
 		for ; k != nil && bytes.Compare(k, last) <= 0; k, v = c.Next() {
-			if len(k) < 8 || len(v) != 8 {
-				return fmt.Errorf("key %q: span %x is damaged", key, k)
+			sp, err := decodeSpan(key, k, v)
+			if err != nil {
+				return err
 			}
-			sp := correlate.Span{ID: string(k[8:]), Key: key, Start: keyTime(k), End: keyTime(v)}
 			if !sp.End.Before(from) {
 				out = append(out, sp)
 			}
@@ -161,21 +161,19 @@ func (s *Store) KeySpans(key string, from, to time.Time) ([]correlate.Span, erro
 	return out, err
 }
 
-// Incidents implements correlate.Store.
-func (s *Store) Incidents(ids []string) ([]hindsight.Incident, error) {
-	out := make([]hindsight.Incident, 0, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
-		incs := tx.Bucket(bucketIncidents)
-		for _, id := range ids {
-			inc, err := decodeIncident(incs.Get([]byte(id)))
-			if err != nil {
-				return fmt.Errorf("incident %s: %w", id, err)
-			}
-			out = append(out, *inc)
-		}
-		return nil
-	})
-	return out, err
+// A span's value: its end, its status's length and status, its anchor.
+func encodeSpan(sp correlate.Span) []byte {
+	v := append(timeKey(sp.End, ""), byte(len(sp.Status)))
+	return append(append(v, sp.Status...), sp.Anchor...)
+}
+
+func decodeSpan(key string, k, v []byte) (correlate.Span, error) {
+	if len(k) < 8 || len(v) < 9 || len(v) < 9+int(v[8]) {
+		return correlate.Span{}, fmt.Errorf("key %q: span %x is damaged", key, k)
+	}
+	n := 9 + int(v[8])
+	return correlate.Span{ID: string(k[8:]), Key: key, Start: keyTime(k), End: keyTime(v),
+		Status: hindsight.Status(v[9:n]), Anchor: string(v[n:])}, nil
 }
 
 // Commit implements correlate.Store: events, incidents, redirects and the
@@ -383,7 +381,7 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte
 		if err := byStart.Put(start, nil); err != nil {
 			return err
 		}
-		if err := spans.Put(start, timeKey(correlate.SpanOf(inc).End, "")); err != nil {
+		if err := spans.Put(start, encodeSpan(correlate.SpanOf(inc))); err != nil {
 			return err
 		}
 		if inc.OpensAt != nil {

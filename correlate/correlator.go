@@ -26,8 +26,6 @@ type Store interface {
 	// KeyEvents returns a key's alert events whose time lies in
 	// [from, to], and every note of the key.
 	KeyEvents(key string, from, to time.Time) ([]hindsight.Event, error)
-	// Incidents returns incidents by ID, as last committed.
-	Incidents(ids []string) ([]hindsight.Incident, error)
 	// Watermark returns the Change.Watermark last committed.
 	Watermark() (time.Time, error)
 	// PendingDue returns the pending incidents (those with an OpensAt)
@@ -74,11 +72,15 @@ type Span struct {
 	ID         string
 	Key        string
 	Start, End time.Time
+	// Status and Anchor are the incident's, so that a refold need not
+	// decode the incidents it replaces.
+	Status hindsight.Status
+	Anchor string
 }
 
 // SpanOf returns an incident's span.
 func SpanOf(inc *hindsight.Incident) Span {
-	sp := Span{ID: inc.ID, Key: inc.Key, Start: inc.StartedAt, End: FarFuture}
+	sp := Span{ID: inc.ID, Key: inc.Key, Start: inc.StartedAt, End: FarFuture, Status: inc.Status, Anchor: inc.Anchor}
 	if inc.ResolvedAt != nil && (inc.Status == hindsight.StatusResolved || inc.Status == hindsight.StatusSuppressed) {
 		sp.End = *inc.ResolvedAt
 	}
@@ -284,10 +286,6 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 		ids[i] = sp.ID
 	}
 	kc.Replaced = ids
-	before, err := c.store.Incidents(ids)
-	if err != nil {
-		return KeyChange{}, nil, fmt.Errorf("read incidents of %q: %w", key, err)
-	}
 
 	current := map[string]*hindsight.Incident{}
 	owner := map[string]string{} // alert occurrence -> incident ID
@@ -298,7 +296,7 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 		}
 	}
 	wasResolved, wasOpened := map[string]bool{}, map[string]bool{}
-	for _, o := range before {
+	for _, o := range old {
 		if o.Status == hindsight.StatusResolved {
 			wasResolved[o.ID] = true
 		}
