@@ -112,7 +112,6 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	return replay(ctx, o, stdout, stderr)
 }
 
-
 // parseSince reads a Go duration or a whole number of days ("30d").
 func parseSince(s string) (time.Duration, error) {
 	var d time.Duration
