@@ -37,10 +37,38 @@ const (
 	// KindTick is a clock tick: its time tells the fold how far event time
 	// has come (open_after's for), and nothing else.
 	KindTick Kind = "clock.tick"
+
+	// KindDeclared is an incident declared by hand, for an outage no alert
+	// caught. It carries an AlertDetails of its own (fingerprint
+	// "declared:<event ID>") and is folded like an alert that fires from
+	// the start the human gave, so alerts that arrive later for its key
+	// and time join it. KindDeclaredEnded ends it, as a resolved
+	// notification ends an alert.
+	KindDeclared      Kind = "incident.declared"
+	KindDeclaredEnded Kind = "incident.ended"
+
+	// Human acts on an incident's postmortem (HumanDetails).
+	KindDraftEdited Kind = "draft.edited"
+	KindEntryHidden Kind = "timeline.hidden"
+	KindEntryShown  Kind = "timeline.shown"
+	KindDraftState  Kind = "draft.state"
 )
 
-// IsAlert reports whether k is an alert event.
-func (k Kind) IsAlert() bool { return k == KindAlertFiring || k == KindAlertResolved }
+// IsAlert reports whether k is an alert event, or an incident declared or
+// ended by hand, which the fold treats as one.
+func (k Kind) IsAlert() bool {
+	return k == KindAlertFiring || k == KindAlertResolved || k == KindDeclared || k == KindDeclaredEnded
+}
+
+// Fires reports whether k starts an alert occurrence (an alert firing, an
+// incident declared); Ends whether it ends one.
+func (k Kind) Fires() bool { return k == KindAlertFiring || k == KindDeclared }
+func (k Kind) Ends() bool  { return k == KindAlertResolved || k == KindDeclaredEnded }
+
+// IsHuman reports whether k is a human act on a postmortem.
+func (k Kind) IsHuman() bool {
+	return k == KindDraftEdited || k == KindEntryHidden || k == KindEntryShown || k == KindDraftState
+}
 
 // IsDeploy reports whether k is a deploy event.
 func (k Kind) IsDeploy() bool { return strings.HasPrefix(string(k), "deploy.") }
@@ -77,6 +105,7 @@ type Event struct {
 	Alert  *AlertDetails  `json:"alert,omitempty"`
 	Deploy *DeployDetails `json:"deploy,omitempty"`
 	Note   *NoteDetails   `json:"note,omitempty"`
+	Human  *HumanDetails  `json:"human,omitempty"`
 }
 
 // AlertDetails is what an alert event keeps of Alertmanager's notification.
@@ -178,7 +207,7 @@ func (e *Event) Validate() error {
 		if e.Alert == nil || e.Alert.Fingerprint == "" || e.Alert.StartsAt.IsZero() {
 			return fmt.Errorf("alert event %s lacks its alert details (fingerprint, startsAt)", e.ID)
 		}
-		if e.Kind == KindAlertResolved && e.Alert.EndsAt.IsZero() {
+		if e.Kind.Ends() && e.Alert.EndsAt.IsZero() {
 			return fmt.Errorf("resolved alert event %s has no endsAt", e.ID)
 		}
 	case e.Kind.IsDeploy():
@@ -192,6 +221,18 @@ func (e *Event) Validate() error {
 	case e.Kind == KindNote:
 		if e.Note == nil || e.Note.Key == "" || e.Note.Anchor == "" {
 			return fmt.Errorf("note %s lacks the incident it belongs to", e.ID)
+		}
+	case e.Kind.IsHuman():
+		h := e.Human
+		switch {
+		case h == nil || h.Key == "" || h.Anchor == "":
+			return fmt.Errorf("%s event %s lacks the incident it belongs to", e.Kind, e.ID)
+		case e.Kind == KindDraftEdited && h.Fields == nil:
+			return fmt.Errorf("draft edit %s carries no fields", e.ID)
+		case (e.Kind == KindEntryHidden || e.Kind == KindEntryShown) && h.Entry == "":
+			return fmt.Errorf("%s event %s names no timeline entry", e.Kind, e.ID)
+		case e.Kind == KindDraftState && !h.State.Valid():
+			return fmt.Errorf("draft state event %s has unknown state %q", e.ID, h.State)
 		}
 	default:
 		return fmt.Errorf("event %s has unknown kind %q", e.ID, e.Kind)

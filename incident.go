@@ -56,6 +56,12 @@ type Incident struct {
 	Reopened  int               `json:"reopened"`
 	// Anchor is the alert occurrence the ID derives from: the earliest.
 	Anchor string `json:"anchor"`
+	// Declared is set when a human declared the incident by hand.
+	Declared bool `json:"declared,omitempty"`
+	// Postmortem is what humans wrote and decided about the draft. Its
+	// corrected impact start, if any, is what TimeToDetect and
+	// TimeToResolve count from.
+	Postmortem Postmortem `json:"postmortem"`
 }
 
 // Seconds is a duration in seconds, as JSON numbers carry it.
@@ -94,6 +100,8 @@ type TimelineEntry struct {
 	Detection bool              `json:"detection,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	URL       string            `json:"url,omitempty"`
+	// Hidden marks an entry a human hid from the draft as noise.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // SuspectedChange is a deploy that happened shortly before an incident
@@ -142,3 +150,34 @@ func (inc *Incident) Duration(asOf time.Time) time.Duration {
 	}
 	return asOf.Sub(inc.StartedAt)
 }
+
+// Notice is what the correlator publishes on NATS after each commit, for
+// every incident the commit changed: the incident lifecycle events that
+// live pages, sinks and other processes follow.
+type Notice struct {
+	Incident string `json:"incident"`
+	Key      string `json:"key"`
+	// Change is opened, reopened, resolved, updated (anything else:
+	// new timeline entries, human edits), merged (Into took it over) or
+	// published (a human published its postmortem).
+	Change   string `json:"change"`
+	Status   Status `json:"status"`
+	Title    string `json:"title"`
+	Service  string `json:"service"`
+	Severity string `json:"severity"`
+	Into     string `json:"into,omitempty"`
+	// Seq is the stream sequence of the batch that made the change: with
+	// Incident and Change it names the notice, so replicas that publish
+	// the same one collapse onto one message.
+	Seq uint64 `json:"seq"`
+}
+
+// Notice changes.
+const (
+	NoticeOpened    = "opened"
+	NoticeReopened  = "reopened"
+	NoticeResolved  = "resolved"
+	NoticeUpdated   = "updated"
+	NoticeMerged    = "merged"
+	NoticePublished = "published"
+)
