@@ -59,6 +59,7 @@ func Register(mux *http.ServeMux, o Options) {
 	a := &server{o}
 	mux.Handle("GET /api/v1/incidents", a.auth(a.list))
 	mux.Handle("GET /api/v1/incidents/{id}", a.auth(a.get))
+	mux.Handle("GET /api/v1/report", a.auth(a.report))
 	if o.Drafts != nil {
 		mux.Handle("GET /api/v1/incidents/{id}/postmortem.md", a.auth(a.postmortem))
 	}
@@ -148,7 +149,7 @@ func (a *server) postmortem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := a.o.Drafts.Render(&buf, inc, hindsight.PostmortemFields{}, a.o.Now().UTC()); err != nil {
+	if err := a.o.Drafts.Render(&buf, inc, inc.Postmortem.Fields, a.o.Now().UTC()); err != nil {
 		a.internal(w, "render postmortem", err)
 		return
 	}

@@ -43,3 +43,13 @@ func (e Enriched) List(ctx context.Context, o boltstore.ListOptions) ([]hindsigh
 	}
 	return incs, next, nil
 }
+
+// IncidentOfEvent returns, with its context, the incident an event was
+// folded into.
+func (e Enriched) IncidentOfEvent(ctx context.Context, eventID string) (*hindsight.Incident, error) {
+	inc, err := e.Store.IncidentOfEvent(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	return inc, e.Config.EnrichFrom(e.Store, inc)
+}

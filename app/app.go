@@ -168,7 +168,7 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	if a.has(RoleIngest) {
 		var incs ingest.Incidents
 		if a.store != nil {
-			incs = a.store
+			incs = a.incidents
 		}
 		h, err := ingest.New(ingest.Options{
 			Publisher: a.bus, Incidents: incs, Auth: auth, MaxBodyBytes: cfg.Limits.MaxBodyBytes, MaxAlertmanagerBodyBytes: cfg.Limits.MaxAlertmanagerBodyBytes,

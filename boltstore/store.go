@@ -227,7 +227,7 @@ func (s *Store) Commit(c correlate.Change) error {
 			}
 			data := enc.events[i]
 			sub := subEvents
-			if ke.Event.Kind == hindsight.KindNote {
+			if ke.Event.Note != nil || ke.Event.Human != nil {
 				sub = subNotes
 			}
 			if err := kb.Bucket(sub).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
@@ -739,4 +739,27 @@ func (s *Store) Redirects() (map[string]string, error) {
 		})
 	})
 	return out, err
+}
+
+// IncidentOfEvent returns the incident an event was folded into: the one
+// of its key whose span holds the event's time.
+func (s *Store) IncidentOfEvent(ctx context.Context, eventID string) (*hindsight.Incident, error) {
+	known, err := s.Known([]string{eventID})
+	if err != nil {
+		return nil, err
+	}
+	k, ok := known[eventID]
+	if !ok || k.Key == "" {
+		return nil, fmt.Errorf("event %q: %w", eventID, hindsight.ErrNotFound)
+	}
+	spans, err := s.KeySpans(k.Key, k.Time, k.Time)
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range spans {
+		if !sp.Start.After(k.Time) && !sp.End.Before(k.Time) {
+			return s.Incident(ctx, sp.ID)
+		}
+	}
+	return nil, fmt.Errorf("event %q: no incident holds it: %w", eventID, hindsight.ErrNotFound)
 }

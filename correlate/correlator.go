@@ -98,6 +98,10 @@ type KeyChange struct {
 	// has an entry in Redirects saying which incident took it over.
 	Removed   []string
 	Redirects map[string]string
+	// Notices say what the change did to each incident, for the
+	// lifecycle events published after the commit. The store ignores
+	// them.
+	Notices []hindsight.Notice
 }
 
 // UnkeyedKey groups the alerts that have no key label and no
@@ -110,7 +114,13 @@ type Correlator struct {
 	store   Store
 	log     *slog.Logger
 	metrics *metrics
+	notify  func(context.Context, []hindsight.Notice)
 }
+
+// Notify sets a function that Apply calls after each commit with the
+// lifecycle notices of the incidents the commit changed. It runs on the
+// correlator's goroutine: it must not block for long.
+func (c *Correlator) Notify(f func(context.Context, []hindsight.Notice)) { c.notify = f }
 
 // New returns a Correlator. reg may be nil.
 func New(cfg Config, store Store, log *slog.Logger, reg prometheus.Registerer) (*Correlator, error) {
@@ -213,16 +223,24 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 		seeds[sp.Key] = append(seeds[sp.Key], sp)
 	}
 	var resolved []hindsight.Incident
+	var notices []hindsight.Notice
 	for _, key := range keys {
 		kc, newlyResolved, err := c.refold(key, byKey[key], seeds[key], wm)
 		if err != nil {
 			return err
 		}
+		for i := range kc.Notices {
+			kc.Notices[i].Seq = seq
+		}
+		notices = append(notices, kc.Notices...)
 		change.Keys = append(change.Keys, kc)
 		resolved = append(resolved, newlyResolved...)
 	}
 	if err := c.store.Commit(change); err != nil {
 		return fmt.Errorf("commit batch ending at seq %d: %w", seq, err)
+	}
+	if c.notify != nil && len(notices) > 0 {
+		c.notify(ctx, notices)
 	}
 	for _, inc := range resolved {
 		c.metrics.observeResolved(&inc)
@@ -296,7 +314,9 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 		}
 	}
 	wasResolved, wasOpened := map[string]bool{}, map[string]bool{}
+	was := map[string]hindsight.Status{}
 	for _, o := range old {
+		was[o.ID] = o.Status
 		if o.Status == hindsight.StatusResolved {
 			wasResolved[o.ID] = true
 		}
@@ -305,6 +325,44 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 			kc.Removed = append(kc.Removed, o.ID)
 			kc.Redirects[o.ID] = owner[o.Anchor]
 			c.log.Info("incident merged or re-anchored", "incident", o.ID, "into", owner[o.Anchor])
+		}
+	}
+	published := map[string]bool{} // anchors of incidents a human published
+	for i := range added {
+		if h := added[i].Human; h != nil && added[i].Kind == hindsight.KindDraftState && h.State == hindsight.DraftStatePublished {
+			published[h.Anchor] = true
+		}
+	}
+	for i := range incs {
+		inc := &incs[i]
+		n := hindsight.Notice{Incident: inc.ID, Key: key, Status: inc.Status, Title: inc.Title, Service: inc.Service, Severity: inc.Severity}
+		before, existed := was[inc.ID]
+		switch {
+		case !inc.Status.Opened():
+			continue // pending or suppressed: not an incident yet
+		case !existed || !before.Opened():
+			n.Change = hindsight.NoticeOpened
+		case before == hindsight.StatusResolved && inc.Status == hindsight.StatusOpen:
+			n.Change = hindsight.NoticeReopened
+		case before == hindsight.StatusOpen && inc.Status == hindsight.StatusResolved:
+			n.Change = hindsight.NoticeResolved
+		default:
+			n.Change = hindsight.NoticeUpdated
+		}
+		kc.Notices = append(kc.Notices, n)
+		if inc.Postmortem.State == hindsight.DraftStatePublished {
+			for _, a := range inc.Alerts {
+				if published[occurrenceOf(a)] {
+					n.Change = hindsight.NoticePublished
+					kc.Notices = append(kc.Notices, n)
+					break
+				}
+			}
+		}
+	}
+	for _, id := range kc.Removed {
+		if into := kc.Redirects[id]; into != "" && was[id].Opened() {
+			kc.Notices = append(kc.Notices, hindsight.Notice{Incident: id, Key: key, Change: hindsight.NoticeMerged, Into: into, Status: was[id]})
 		}
 	}
 	var resolved []hindsight.Incident
@@ -325,13 +383,19 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 // spans everything after it), or the occurrence a note is anchored to.
 func touches(e *hindsight.Event) (time.Time, time.Time) {
 	switch {
-	case e.Alert != nil && e.Kind == hindsight.KindAlertResolved:
+	case e.Alert != nil && e.Kind.Ends():
 		return e.Alert.StartsAt.UTC(), e.Time.UTC()
 	case e.Alert != nil:
 		return e.Alert.StartsAt.UTC(), FarFuture
-	case e.Note != nil:
-		if i := strings.LastIndexByte(e.Note.Anchor, '@'); i >= 0 {
-			if t, err := time.Parse(time.RFC3339Nano, e.Note.Anchor[i+1:]); err == nil {
+	case e.Note != nil || e.Human != nil:
+		anchor := ""
+		if e.Note != nil {
+			anchor = e.Note.Anchor
+		} else {
+			anchor = e.Human.Anchor
+		}
+		if i := strings.LastIndexByte(anchor, '@'); i >= 0 {
+			if t, err := time.Parse(time.RFC3339Nano, anchor[i+1:]); err == nil {
 				return t.UTC(), t.UTC()
 			}
 		}

@@ -75,6 +75,9 @@ func (c Config) Enrich(inc *hindsight.Incident, deploys []hindsight.Event, neigh
 	inc.SuspectedChanges, entries = s.changes(inc, ds)
 	inc.Timeline = append(inc.Timeline, entries...)
 	sortTimeline(inc.Timeline)
+	for i := range inc.Timeline {
+		inc.Timeline[i].Hidden = inc.Postmortem.IsHidden(inc.Timeline[i].ID)
+	}
 
 	inc.Related = []hindsight.RelatedIncident{}
 	for _, n := range neighbours {

@@ -48,9 +48,11 @@ func (c Config) Fold(key string, events []hindsight.Event, now time.Time) []hind
 	if len(occs) == 0 {
 		return nil
 	}
+	// Notes and human acts, in order of time: they follow the incident
+	// their anchor belongs to.
 	var notes []*hindsight.Event
 	for i := range evs {
-		if e := &evs[i]; e.Kind == hindsight.KindNote && e.Note != nil {
+		if e := &evs[i]; (e.Kind == hindsight.KindNote && e.Note != nil) || (e.Kind.IsHuman() && e.Human != nil) {
 			notes = append(notes, e)
 		}
 	}
@@ -105,10 +107,10 @@ func (c Config) occurrences(evs []hindsight.Event) []*occurrence {
 		if e.ReceivedAt.Before(o.received) {
 			o.received = e.ReceivedAt
 		}
-		switch e.Kind {
-		case hindsight.KindAlertFiring:
+		switch {
+		case e.Kind.Fires():
 			o.firing = e
-		case hindsight.KindAlertResolved:
+		case e.Kind.Ends():
 			// A resolved occurrence stays resolved; of two resolutions
 			// (a bug upstream), the earliest wins, whatever the order.
 			if o.resolved == nil || e.Time.Before(o.endsAt) {
@@ -218,15 +220,28 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 		// another label than the first alert's (service, else job).
 		inc.Timeline = append(inc.Timeline, alertEntries(o, o == detected, c.Place(o.info()).Why)...)
 	}
+	var acts []*hindsight.Event
 	for _, n := range notes {
-		if inAnchor[n.Note.Anchor] {
+		switch {
+		case n.Note != nil && inAnchor[n.Note.Anchor]:
 			inc.Timeline = append(inc.Timeline, hindsight.TimelineEntry{ID: n.ID, Time: n.Time.UTC(), Kind: n.Kind, Source: n.Source,
 				Summary: n.Summary, Reason: "note written on incident " + n.Note.IncidentID})
+		case n.Human != nil && inAnchor[n.Human.Anchor]:
+			acts = append(acts, n)
 		}
 	}
 	sortTimeline(inc.Timeline)
+	inc.Postmortem = postmortem(acts)
+	for i := range inc.Timeline {
+		inc.Timeline[i].Hidden = inc.Postmortem.IsHidden(inc.Timeline[i].ID)
+	}
+	for _, o := range occs {
+		if hindsight.IsDeclared(o.fp) {
+			inc.Declared = true
+		}
+	}
 
-	if !s.OpenAfter.zero() {
+	if !s.OpenAfter.zero() && !inc.Declared {
 		opened, why, opensAt := s.OpenAfter.qualify(occs, now)
 		if opened.IsZero() || opened.After(first.startsAt) {
 			inc.Lifecycle = holdBack(inc.Lifecycle, s, place, first, opened, why)
@@ -259,13 +274,16 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 		}
 	}
 
+	// Durations count from when impact began: a human may have corrected
+	// it to before the first alert.
+	impact := inc.Postmortem.ImpactStart(inc.StartedAt)
 	if !open {
 		inc.Status = hindsight.StatusResolved
 		t := lastEnd
 		inc.ResolvedAt = &t
 		inc.Lifecycle = append(inc.Lifecycle, hindsight.LifecycleChange{Time: lastEnd, Status: "resolved",
 			Reason: fmt.Sprintf("every alert resolved (%d); the last was %s", len(occs), lastResolved(occs).name)})
-		d := hindsight.Seconds(lastEnd.Sub(inc.StartedAt).Seconds())
+		d := hindsight.Seconds(lastEnd.Sub(impact).Seconds())
 		inc.TimeToResolve = &d
 	}
 	det := detected.received
@@ -273,7 +291,7 @@ func (c Config) incident(key string, s settings, place Placement, occs []*occurr
 	// Time to detect is only known when the first notification came
 	// while the incident was going on; a backfill would give nonsense.
 	if inc.ResolvedAt == nil || det.Before(*inc.ResolvedAt) {
-		d := max(det.Sub(inc.StartedAt), 0)
+		d := max(det.Sub(impact), 0)
 		s := hindsight.Seconds(d.Seconds())
 		inc.TimeToDetect = &s
 	}
@@ -405,9 +423,14 @@ func (s settings) alertSummary(o *occurrence) hindsight.AlertSummary {
 // in the labels, so a renderer can say them once.
 func alertEntries(o *occurrence, detection bool, reason string) []hindsight.TimelineEntry {
 	e := o.info()
+	id, kind, source := hindsight.AlertEventID(o.fp, o.startsAt, "firing"), hindsight.KindAlertFiring, hindsight.SourceAlertmanager
+	if hindsight.IsDeclared(o.fp) {
+		// Declared by hand: the entry is the declaration itself.
+		id, kind, source = strings.TrimPrefix(o.fp, "declared:"), hindsight.KindDeclared, hindsight.SourceHuman
+	}
 	fired := hindsight.TimelineEntry{
-		ID: hindsight.AlertEventID(o.fp, o.startsAt, "firing"), Time: o.startsAt,
-		Kind: hindsight.KindAlertFiring, Source: hindsight.SourceAlertmanager,
+		ID: id, Time: o.startsAt,
+		Kind: kind, Source: source,
 		Summary: e.Summary, Reason: reason, Detection: detection,
 		Labels: e.Labels, URL: e.Alert.GeneratorURL,
 	}
@@ -417,7 +440,7 @@ func alertEntries(o *occurrence, detection bool, reason string) []hindsight.Time
 	out := []hindsight.TimelineEntry{fired}
 	if o.resolved != nil {
 		out = append(out, hindsight.TimelineEntry{
-			ID: o.resolved.ID, Time: o.endsAt, Kind: hindsight.KindAlertResolved, Source: hindsight.SourceAlertmanager,
+			ID: o.resolved.ID, Time: o.endsAt, Kind: o.resolved.Kind, Source: o.resolved.Source,
 			Summary: fmt.Sprintf("%s (fired for %s)", e.Summary, hindsight.FormatDuration(o.endsAt.Sub(o.startsAt))),
 			Reason:  reason, Labels: e.Labels, URL: e.Alert.GeneratorURL,
 		})
@@ -429,10 +452,48 @@ func kindOrder(k hindsight.Kind) int {
 	switch {
 	case k.IsDeploy():
 		return 0
-	case k == hindsight.KindAlertFiring:
+	case k.Fires():
 		return 1
 	case k == hindsight.KindNote:
 		return 2
 	}
 	return 3
+}
+
+// postmortem folds the human acts on one incident, in order of time, into
+// its Postmortem. An edit made on a version that is no longer current is
+// refused and recorded, never applied over the newer words: a concurrent
+// edit is never lost silently.
+func postmortem(acts []*hindsight.Event) hindsight.Postmortem {
+	p := hindsight.Postmortem{State: hindsight.DraftStateDraft, Hidden: []string{}, Edits: []hindsight.HumanEdit{}}
+	for _, e := range acts {
+		h := e.Human
+		rec := hindsight.HumanEdit{EventID: e.ID, Kind: e.Kind, Time: e.Time.UTC(), Author: h.Author}
+		switch e.Kind {
+		case hindsight.KindDraftEdited:
+			if h.BaseVersion != p.Version {
+				rec.Conflict = true
+				rec.Reason = fmt.Sprintf("made on version %d, but version %d was current: refused, so that the newer words are not lost", h.BaseVersion, p.Version)
+				break
+			}
+			p.Fields = *h.Fields
+			p.Version++
+		case hindsight.KindEntryHidden:
+			if !slices.Contains(p.Hidden, h.Entry) {
+				p.Hidden = append(p.Hidden, h.Entry)
+			}
+		case hindsight.KindEntryShown:
+			p.Hidden = slices.DeleteFunc(p.Hidden, func(id string) bool { return id == h.Entry })
+		case hindsight.KindDraftState:
+			p.State = h.State
+			if h.State == hindsight.DraftStatePublished {
+				t := e.Time.UTC()
+				p.PublishedAt = &t
+			}
+		}
+		rec.Version = p.Version
+		p.Edits = append(p.Edits, rec)
+	}
+	slices.Sort(p.Hidden)
+	return p
 }

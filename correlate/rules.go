@@ -210,6 +210,8 @@ func (c Config) Place(e *hindsight.Event) Placement {
 		return Placement{Key: e.Service, Why: fmt.Sprintf("deploy of service %q", e.Service)}
 	case e.Note != nil:
 		return Placement{Key: e.Note.Key, Why: "note on incident " + e.Note.IncidentID}
+	case e.Human != nil:
+		return Placement{Key: e.Human.Key, Why: string(e.Kind) + " on incident " + e.Human.IncidentID}
 	}
 	return Placement{Key: e.Service, Why: fmt.Sprintf("service %q", e.Service)}
 }

@@ -373,7 +373,7 @@ func (d *Data) timeline() {
 	inc := d.Incident
 	resolution := -1
 	for i, e := range inc.Timeline {
-		if !d.Open && e.Kind == hindsight.KindAlertResolved && e.Time.Equal(*inc.ResolvedAt) {
+		if !d.Open && e.Kind.Ends() && e.Time.Equal(*inc.ResolvedAt) {
 			resolution = i
 		}
 	}
@@ -383,13 +383,18 @@ func (d *Data) timeline() {
 			continue
 		}
 		for i, e := range inc.Timeline {
-			if e.Kind == hindsight.KindAlertFiring && e.Time.Equal(lc.Time) {
+			if e.Kind.Fires() && e.Time.Equal(lc.Time) {
 				reopens[i] = true
 				break
 			}
 		}
 	}
 	for i, e := range inc.Timeline {
+		if e.Hidden {
+			// A human hid it from the draft as noise; it stays on the
+			// incident's timeline.
+			continue
+		}
 		label, text := describe(e)
 		linkText := "link"
 		switch {

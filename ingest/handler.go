@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,11 @@ type Options struct {
 	// PublishTimeout bounds the work of one request: the incident lookup
 	// and the publish (default DefaultPublishTimeout).
 	PublishTimeout time.Duration
+	// AwaitFold bounds how long a human act (an edit, a declared
+	// incident) waits for the correlator to fold it, so that the answer
+	// says what it did (default DefaultAwaitFold; negative: do not wait,
+	// answer 202, as a process without the correlate role must).
+	AwaitFold time.Duration
 	// Now stamps ReceivedAt (default time.Now).
 	Now func() time.Time
 	// Logger gets one line per refused request (nil: discard).
@@ -116,6 +122,9 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.AwaitFold == 0 {
+		opts.AwaitFold = DefaultAwaitFold
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -130,6 +139,7 @@ func New(opts Options) (*Handler, error) {
 	h.handle(RouteGitHub, h.gitHubEndpoint(opts.Auth.Deploy, deploySig, gitHubSig))
 	if opts.Incidents != nil {
 		h.handle(RouteNotes, endpoint{source: hindsight.SourceNote, creds: opts.Auth.API, status: http.StatusCreated, maxBody: opts.MaxBodyBytes, build: h.note})
+		h.humanEndpoints()
 	}
 	return h, nil
 }
@@ -149,8 +159,13 @@ type batch struct {
 	events   []hindsight.Event
 	rejected []Rejection
 	// reply, when set, is the answer to a request that records nothing
-	// (a GitHub ping or an event type Hindsight ignores).
-	reply any
+	// (a GitHub ping or an event type Hindsight ignores, an edit of a
+	// stale version), with replyStatus (default the endpoint's).
+	reply       any
+	replyStatus int
+	// await, when set, answers once the events are published: it waits
+	// for the correlator and says what they did.
+	await func(context.Context) (int, any)
 }
 
 // endpoint is one route: who may call it, how a body becomes events, and
@@ -198,7 +213,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		return
 	}
 	if b.reply != nil {
-		writeJSON(w, ep.status, b.reply)
+		writeJSON(w, cmp.Or(b.replyStatus, ep.status), b.reply)
 		return
 	}
 	dups, err := h.publish(ctx, ep.source, b.events)
@@ -210,6 +225,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		h.metrics.rejected.WithLabelValues(string(ep.source), reasonUnusableAlert).Add(float64(len(b.rejected)))
 		h.log.Warn("alerts rejected", "source", ep.source, "remote", r.RemoteAddr,
 			"rejected", len(b.rejected), "accepted", len(b.events), "error", joinRejections(b.rejected))
+	}
+	if b.await != nil {
+		status, reply := b.await(r.Context())
+		writeJSON(w, status, reply)
+		return
 	}
 	ids := make([]string, len(b.events))
 	for i, ev := range b.events {

@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.deduplicated = dedup.WithLabelValues("ingest")
 	// Start every source at zero, so that rate() and absent() work before
 	// the first event.
-	for _, s := range []hindsight.Source{hindsight.SourceAlertmanager, hindsight.SourceDeploy, sourceGitHub, hindsight.SourceNote} {
+	for _, s := range []hindsight.Source{hindsight.SourceAlertmanager, hindsight.SourceDeploy, sourceGitHub, hindsight.SourceNote, hindsight.SourceHuman} {
 		m.received.WithLabelValues(string(s))
 	}
 	return m, nil

@@ -108,8 +108,8 @@ func TestMetrics(t *testing.T) {
 		if n := testutil.CollectAndCount(duration); n != 3 {
 			t.Errorf("%d publish duration series, want 3 (one per source)", n)
 		}
-		if n := testutil.CollectAndCount(reg); n != 4+9+1+3 {
-			t.Errorf("registry holds %d series, want %d", n, 4+9+1+3)
+		if n := testutil.CollectAndCount(reg); n != 5+9+1+3 {
+			t.Errorf("registry holds %d series, want %d (received: one per source)", n, 5+9+1+3)
 		}
 	})
 	t.Run("one publish observed per accepted request", func(t *testing.T) {
