@@ -38,8 +38,8 @@ func TestMetrics(t *testing.T) {
 	received, rejected, deduplicated, duration := h.Metrics()
 
 	// Before any request every source is exported at zero.
-	if n := testutil.CollectAndCount(received); n != 4 {
-		t.Errorf("%d received series before any request, want 4 (one per source and github)", n)
+	if n := testutil.CollectAndCount(received); n != 5 {
+		t.Errorf("%d received series before any request, want 5 (one per source, github and human)", n)
 	}
 
 	auth := map[string]string{"Authorization": "Bearer " + fixtureToken}
