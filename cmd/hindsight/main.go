@@ -25,6 +25,7 @@ Usage:
   hindsight serve [flags]                 run the service (embedded NATS by default)
   hindsight deploy --service S [flags]    record a deploy from a CI pipeline
   hindsight postmortem [flags] ID         print an incident's postmortem draft
+  hindsight report [--since 30d] [flags]  time to detect and resolve per service and severity
   hindsight rebuild [flags]               refold the state file from the event stream
   hindsight replay --config FILE [flags]  what candidate correlation rules would change
   hindsight rules check FILE              check a config file's correlation rules and show them
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replayCmd(rest, stdout, stderr)
 	case "rules":
 		err = rulesCmd(rest, stdout, stderr)
+	case "report":
+		err = reportCmd(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hindsight", version)
 	case "help", "-h", "--help":
