@@ -55,6 +55,9 @@ type Options struct {
 	NatsURL    string   // empty: embedded nats-server
 	Roles      []string // default AllRoles
 	ConfigFile string
+	// TemplateFile replaces the built-in postmortem template (Go
+	// text/template executed with draft.Data); empty: the built-in one.
+	TemplateFile string
 	// Insecure allows a non-loopback listen address without auth.
 	Insecure bool
 	Logger   *slog.Logger
@@ -71,6 +74,7 @@ type App struct {
 	bus       *natsbus.Bus
 	store     *boltstore.Store
 	incidents api.Incidents
+	drafts    *draft.Renderer // nil without the draft role
 	rules     int // correlation rules in the config
 	listener  net.Listener
 	http      *http.Server
@@ -362,11 +366,25 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 
 	var drafts api.Renderer
 	if a.has(RoleDraft) {
-		r, err := draft.New(draft.Options{})
+		var src string
+		if f := a.opts.TemplateFile; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("--template: %w", err)
+			}
+			if src = string(b); strings.TrimSpace(src) == "" {
+				return fmt.Errorf("--template %s: the file is empty", f)
+			}
+		}
+		r, err := draft.New(draft.Options{Template: src})
 		if err != nil {
+			if a.opts.TemplateFile != "" {
+				return fmt.Errorf("--template %s: %w", a.opts.TemplateFile, err)
+			}
 			return err
 		}
 		drafts = r
+		a.drafts = r
 	}
 	a.incidents = api.Enriched{Store: store, Config: cc}
 	opts := api.Options{Incidents: a.incidents, Drafts: drafts, Logger: a.log.With("component", "api")}

@@ -29,6 +29,7 @@ Usage:
   hindsight rebuild [flags]               refold the state file from the event stream
   hindsight replay --config FILE [flags]  what candidate correlation rules would change
   hindsight rules check FILE              check a config file's correlation rules and show them
+  hindsight template [check FILE]         print the built-in postmortem template, or check yours
   hindsight version
 
 Run 'hindsight <command> -h' for a command's flags. Every flag can also be
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = rulesCmd(rest, stdout, stderr)
 	case "report":
 		err = reportCmd(rest, stdout, stderr)
+	case "template":
+		err = templateCmd(rest, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hindsight", version)
 	case "help", "-h", "--help":
@@ -160,6 +163,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&o.NatsURL, "nats-url", "", "URL of an external NATS (2.10+, JetStream enabled); empty runs an embedded nats-server")
 	fs.StringVar(&roles, "roles", strings.Join(app.AllRoles, ","), "roles this process runs: ingest, correlate, draft")
 	fs.StringVar(&o.ConfigFile, "config", "", "YAML file with correlation, auth, limits and stream settings")
+	fs.StringVar(&o.TemplateFile, "template", "", "Go text/template `file` replacing the built-in postmortem template (print it with: hindsight template)")
 	fs.BoolVar(&o.Insecure, "insecure", false, "allow listening beyond loopback without auth on every endpoint")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
