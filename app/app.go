@@ -290,6 +290,12 @@ func (a *App) startNATS(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a.bus = bus
+	if a.has(RoleCorrelate) {
+		// The correlator publishes incident notices there; sinks follow them.
+		if err := bus.OpenNotices(octx, natsbus.NoticeStreamOptions{}); err != nil {
+			return err
+		}
+	}
 	if a.ns != nil {
 		if err := natsbus.WriteURLFile(filepath.Join(a.opts.DataDir, natsbus.URLFile), a.ns, bo.Token); err != nil {
 			return err
@@ -311,6 +317,9 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 	if err != nil {
 		return err
 	}
+	// After each commit: the lifecycle notices on NATS, for sinks and
+	// live pages (never failing the fold).
+	c.Notify(a.bus.Notifier(a.reg))
 	durable := cfg.NATS.Consumer
 	if durable == "" {
 		durable = "hindsight-correlate"
