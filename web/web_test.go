@@ -282,7 +282,7 @@ func TestUnknownAndMergedIncidents(t *testing.T) {
 	survivor := f.only(t).ID
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for path, want := range map[string]string{
-		"/incidents/" + later + "/edit":             "/incidents/" + survivor + "/edit",
+		"/incidents/" + later + "/edit":                "/incidents/" + survivor + "/edit",
 		"/fragments/incidents/" + later + "?view=edit": "/fragments/incidents/" + survivor + "?view=edit",
 	} {
 		res, err := client.Get(f.url + path)
