@@ -36,6 +36,7 @@ import (
 	"github.com/hindsight-sre/hindsight/draft"
 	"github.com/hindsight-sre/hindsight/ingest"
 	"github.com/hindsight-sre/hindsight/natsbus"
+	"github.com/hindsight-sre/hindsight/sink"
 )
 
 // Roles a process can run.
@@ -401,6 +402,35 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge
 	}
 	api.Register(mux, opts)
+	return a.startSinks(ctx, cfg, store, durable)
+}
+
+// startSinks runs the sinks the config's sinks section sets up, following
+// the incident notices (docs/sinks.md).
+func (a *App) startSinks(ctx context.Context, cfg Config, store *boltstore.Store, consumer string) error {
+	dir, hook, base, err := cfg.Sinks.sinkOptions(a.Addr(), consumer)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", a.opts.ConfigFile, err)
+	}
+	if dir == nil && hook == nil {
+		return nil
+	}
+	r := a.drafts
+	if r == nil {
+		if r, err = draft.New(draft.Options{}); err != nil {
+			return err
+		}
+	}
+	sinks, err := sink.New(sink.Options{Source: a.bus, Incidents: a.incidents, Renderer: r, Applied: store.LastSeq, ExternalURL: base,
+		Directory: dir, Webhook: hook, Logger: a.log.With("component", "sink"), Registerer: a.reg})
+	if err != nil {
+		return err
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		sinks.Run(ctx)
+	}()
 	return nil
 }
 

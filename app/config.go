@@ -2,9 +2,11 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/hindsight-sre/hindsight/correlate"
 	"github.com/hindsight-sre/hindsight/ingest"
 	"github.com/hindsight-sre/hindsight/natsbus"
+	"github.com/hindsight-sre/hindsight/sink"
 )
 
 // Config is the --config file: correlation, auth, limits and stream
@@ -38,6 +41,8 @@ type Config struct {
 		MaxAlertmanagerBodyBytes int64 `yaml:"max_alertmanager_body_bytes"`
 	} `yaml:"limits"`
 	NATS NATSConfig `yaml:"nats"`
+	// Sinks deliver incidents outside Hindsight when they change.
+	Sinks SinksConfig `yaml:"sinks"`
 }
 
 // NATSConfig is the nats section: the events stream's settings, the
@@ -322,6 +327,9 @@ func ParseConfig(data []byte, name string) (Config, error) {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	if err := c.NATS.check(); err != nil {
+		return c, located(err)
+	}
+	if err := c.Sinks.check(); err != nil {
 		return c, located(err)
 	}
 	return c, nil
@@ -758,4 +766,142 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("secret file %s is empty", path)
 	}
 	return s, nil
+}
+
+// SinksConfig is the sinks section: where incidents go when they change
+// (docs/sinks.md). Sinks run in processes with the correlate role.
+type SinksConfig struct {
+	// ExternalURL is the base of the links sinks send (default
+	// http://<listen address>).
+	ExternalURL string               `yaml:"external_url"`
+	Directory   *DirectorySinkConfig `yaml:"directory"`
+	Webhook     *WebhookSinkConfig   `yaml:"webhook"`
+}
+
+// DirectorySinkConfig is sinks.directory: each published postmortem is
+// written to Path as <YYYY-MM-DD>-<service>-<incident id>.md.
+type DirectorySinkConfig struct {
+	Path string `yaml:"path"`
+	// Consumer names the sink's durable consumer (default: the
+	// correlator's consumer name and -directory).
+	Consumer string `yaml:"consumer"`
+}
+
+// WebhookSinkConfig is sinks.webhook: a JSON summary POSTed on the
+// changes On names (default resolved).
+type WebhookSinkConfig struct {
+	// URL, or URLFile holding it (a Slack webhook URL is a secret).
+	URL             string            `yaml:"url"`
+	URLFile         string            `yaml:"url_file"`
+	BearerToken     *string           `yaml:"bearer_token"`
+	BearerTokenFile string            `yaml:"bearer_token_file"`
+	Headers         map[string]string `yaml:"headers"`
+	Timeout         time.Duration     `yaml:"timeout"`
+	On              []string          `yaml:"on"`
+	// SkipOlderThan: changes that happened longer ago are not posted
+	// (default 1h; 0 posts every change, however old).
+	SkipOlderThan *limitDuration `yaml:"skip_older_than"`
+	// Consumer names the sink's durable consumer (default
+	// hindsight-sink-webhook, shared by replicas so each posts once).
+	Consumer string `yaml:"consumer"`
+}
+
+// maxWebhookTimeout bounds sinks.webhook.timeout: a request must end well
+// within the notice consumer's ack wait.
+const maxWebhookTimeout = 20 * time.Second
+
+// check refuses sinks settings that cannot work, naming the setting.
+func (s SinksConfig) check() error {
+	at := func(msg string, path ...any) error {
+		return &settingError{path: append([]any{"sinks"}, path...), msg: msg}
+	}
+	httpURL := func(raw string) bool {
+		u, err := url.Parse(raw)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	}
+	if s.ExternalURL != "" && !httpURL(s.ExternalURL) {
+		return at(fmt.Sprintf("sinks.external_url %q: want the http:// or https:// address people reach Hindsight at", s.ExternalURL), "external_url")
+	}
+	validConsumer := func(c string) bool { return !strings.ContainsAny(c, " \t\r\n\f.*>/\\") }
+	if d := s.Directory; d != nil {
+		if strings.TrimSpace(d.Path) == "" {
+			return at("sinks.directory.path is empty: want the directory postmortems are written to", "directory", "path")
+		}
+		if !validConsumer(d.Consumer) {
+			return at(fmt.Sprintf("sinks.directory.consumer %q: a consumer name has no spaces, dots, *, >, / or \\", d.Consumer), "directory", "consumer")
+		}
+	}
+	w := s.Webhook
+	if w == nil {
+		return nil
+	}
+	switch {
+	case w.URL == "" && w.URLFile == "":
+		return at("sinks.webhook: set url or url_file", "webhook")
+	case w.URL != "" && w.URLFile != "":
+		return at("sinks.webhook: set url or url_file, not both", "webhook", "url")
+	case w.URL != "" && !httpURL(w.URL):
+		return at(fmt.Sprintf("sinks.webhook.url %q: want an http:// or https:// URL", w.URL), "webhook", "url")
+	case w.BearerToken != nil && w.BearerTokenFile != "":
+		return at("sinks.webhook: set bearer_token or bearer_token_file, not both", "webhook", "bearer_token")
+	case w.BearerToken != nil && *w.BearerToken == "":
+		// An unset variable in a templated config, most likely.
+		return at("sinks.webhook.bearer_token is empty", "webhook", "bearer_token")
+	case w.Timeout < 0 || w.Timeout > maxWebhookTimeout:
+		return at(fmt.Sprintf("sinks.webhook.timeout %s: want a duration up to %s (default 5s)", w.Timeout, maxWebhookTimeout), "webhook", "timeout")
+	case w.SkipOlderThan != nil && *w.SkipOlderThan < 0:
+		return at(fmt.Sprintf("sinks.webhook.skip_older_than %s is negative: want 0 (post every change) or a duration such as 1h", time.Duration(*w.SkipOlderThan)), "webhook", "skip_older_than")
+	case !validConsumer(w.Consumer):
+		return at(fmt.Sprintf("sinks.webhook.consumer %q: a consumer name has no spaces, dots, *, >, / or \\", w.Consumer), "webhook", "consumer")
+	}
+	for name, v := range w.Headers {
+		if name == "" || strings.ContainsAny(name, " \t\r\n:") || strings.ContainsAny(v, "\r\n") {
+			return at(fmt.Sprintf("sinks.webhook.headers %q: want a header name without spaces or colons, and a value on one line", name), "webhook", "headers", name)
+		}
+	}
+	for i, c := range w.On {
+		if !slices.Contains(sink.WebhookChanges, c) {
+			return at(fmt.Sprintf("sinks.webhook.on[%d] %q: want one of %s", i, c, strings.Join(sink.WebhookChanges, ", ")), "webhook", "on", i)
+		}
+	}
+	return nil
+}
+
+// sinkOptions is the sinks the file configures, as package sink takes
+// them, with secret files read; listen is the address links default to,
+// consumer the correlator's consumer name.
+func (s SinksConfig) sinkOptions(listen, consumer string) (dir *sink.DirectoryOptions, hook *sink.WebhookOptions, externalURL string, err error) {
+	externalURL = s.ExternalURL
+	if externalURL == "" {
+		externalURL = "http://" + listen
+	}
+	if d := s.Directory; d != nil {
+		dir = &sink.DirectoryOptions{Path: d.Path, Consumer: cmp.Or(d.Consumer, consumer+"-directory")}
+	}
+	if w := s.Webhook; w != nil {
+		hook = &sink.WebhookOptions{URL: w.URL, Headers: w.Headers, Timeout: w.Timeout, On: w.On, Consumer: w.Consumer}
+		if w.URLFile != "" {
+			if hook.URL, err = readSecret(w.URLFile); err != nil {
+				return nil, nil, "", fmt.Errorf("sinks.webhook.url_file: %w", err)
+			}
+			if u, perr := url.Parse(hook.URL); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, nil, "", fmt.Errorf("sinks.webhook.url_file %s: want an http:// or https:// URL in it", w.URLFile)
+			}
+		}
+		if w.BearerToken != nil {
+			hook.BearerToken = *w.BearerToken
+		}
+		if w.BearerTokenFile != "" {
+			if hook.BearerToken, err = readSecret(w.BearerTokenFile); err != nil {
+				return nil, nil, "", fmt.Errorf("sinks.webhook.bearer_token_file: %w", err)
+			}
+		}
+		if w.SkipOlderThan != nil {
+			hook.SkipOlderThan = time.Duration(*w.SkipOlderThan)
+			if hook.SkipOlderThan == 0 {
+				hook.SkipOlderThan = -1 // never skip
+			}
+		}
+	}
+	return dir, hook, externalURL, nil
 }
