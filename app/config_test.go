@@ -335,3 +335,68 @@ func TestNATSConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSinksConfig(t *testing.T) {
+	dir := t.TempDir()
+	urlFile := filepath.Join(dir, "slack-url")
+	os.WriteFile(urlFile, []byte("https://hooks.slack.com/services/T0/B0/xyz\n"), 0o600)
+	c, err := ParseConfig([]byte(`sinks:
+  external_url: https://hindsight.example.com
+  directory: {path: /srv/postmortems}
+  webhook:
+    url_file: `+urlFile+`
+    bearer_token: t0ken
+    headers: {X-Team: sre}
+    timeout: 3s
+    on: [opened, resolved]
+    skip_older_than: 0
+`), "c.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOpts, hook, base, err := c.Sinks.sinkOptions("127.0.0.1:9097", "hindsight-correlate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base != "https://hindsight.example.com" || dirOpts.Path != "/srv/postmortems" || dirOpts.Consumer != "hindsight-correlate-directory" {
+		t.Fatalf("external url %q, directory %+v", base, dirOpts)
+	}
+	if hook.URL != "https://hooks.slack.com/services/T0/B0/xyz" || hook.BearerToken != "t0ken" || hook.Headers["X-Team"] != "sre" ||
+		hook.Timeout != 3*time.Second || !reflect.DeepEqual(hook.On, []string{"opened", "resolved"}) || hook.SkipOlderThan >= 0 {
+		t.Fatalf("webhook = %+v", hook)
+	}
+	// Defaults: links to the listen address; no sinks without the section.
+	c, _ = ParseConfig([]byte("sinks:\n  webhook: {url: 'http://chat.internal/hook'}\n"), "c.yml")
+	if _, hook, base, _ := c.Sinks.sinkOptions("127.0.0.1:9097", "x"); base != "http://127.0.0.1:9097" || hook.SkipOlderThan != 0 || hook.Consumer != "" {
+		t.Fatalf("defaults: base %q, webhook %+v", base, hook)
+	}
+	c, _ = ParseConfig(nil, "c.yml")
+	if d, h, _, _ := c.Sinks.sinkOptions("127.0.0.1:9097", "x"); d != nil || h != nil {
+		t.Fatalf("no sinks section gave %+v, %+v", d, h)
+	}
+}
+
+func TestSinksConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       string // the message after "config c.yml ", or its start
+	}{
+		{"relative external url", "sinks:\n  external_url: hindsight.example.com\n",
+			`line 2: sinks.external_url "hindsight.example.com": want the http:// or https:// address people reach Hindsight at`},
+		{"directory without path", "sinks:\n  directory: {}\n", "line 2: sinks.directory.path is empty"},
+		{"webhook without url", "sinks:\n  webhook:\n    timeout: 5s\n", "line 2: sinks.webhook: set url or url_file"},
+		{"webhook url not http", "sinks:\n  webhook:\n    url: ftp://x/y\n", `line 3: sinks.webhook.url "ftp://x/y": want an http:// or https:// URL`},
+		{"empty bearer token", "sinks:\n  webhook:\n    url: http://x/\n    bearer_token: \"\"\n", "line 4: sinks.webhook.bearer_token is empty"},
+		{"long timeout", "sinks:\n  webhook:\n    url: http://x/\n    timeout: 5m\n", "line 4: sinks.webhook.timeout 5m0s: want a duration up to 20s"},
+		{"unknown change", "sinks:\n  webhook:\n    url: http://x/\n    on: [resolved, closed]\n", `line 4: sinks.webhook.on[1] "closed": want one of opened, reopened, resolved`},
+		{"header with a newline", "sinks:\n  webhook:\n    url: http://x/\n    headers:\n      X-A: \"a\\r\\nX-B: b\"\n", `line 5: sinks.webhook.headers "X-A"`},
+		{"misspelt setting", "sinks:\n  webhook:\n    url: http://x/\n    bearer: t\n", "line 4: sinks.webhook: field bearer not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yaml), "c.yml")
+			if want := "config c.yml " + tc.want; err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("ParseConfig = %v\nwant %s...", err, want)
+			}
+		})
+	}
+}
