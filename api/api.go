@@ -57,6 +57,7 @@ func Register(mux *http.ServeMux, o Options) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &server{o}
+	mux.HandleFunc(RouteOpenAPI, serveOpenAPI)
 	mux.Handle("GET /api/v1/incidents", a.auth(a.list))
 	mux.Handle("GET /api/v1/incidents/{id}", a.auth(a.get))
 	mux.Handle("GET /api/v1/report", a.auth(a.report))
