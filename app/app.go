@@ -37,6 +37,7 @@ import (
 	"github.com/hindsight-sre/hindsight/ingest"
 	"github.com/hindsight-sre/hindsight/natsbus"
 	"github.com/hindsight-sre/hindsight/sink"
+	"github.com/hindsight-sre/hindsight/web"
 )
 
 // Roles a process can run.
@@ -402,6 +403,8 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge
 	}
 	api.Register(mux, opts)
+	web.Register(mux, web.Options{Incidents: a.incidents, Drafts: drafts, Authorize: opts.Authorize, Challenge: opts.Challenge,
+		Watch: a.bus.WatchNotices, Logger: a.log.With("component", "web")})
 	return a.startSinks(ctx, cfg, store, durable)
 }
 

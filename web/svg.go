@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hindsight-sre/hindsight"
@@ -83,7 +84,8 @@ var tickSteps = []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 1
 func draw(inc *hindsight.Incident, impact time.Time, suspect string, now time.Time) picture {
 	lo, hi := span(inc, impact, now)
 	x := func(t time.Time) float64 {
-		return float64(labelWidth) + float64(t.Sub(lo))/float64(hi.Sub(lo))*plotWidth
+		v := float64(labelWidth) + float64(t.Sub(lo))/float64(hi.Sub(lo))*plotWidth
+		return math.Round(v*10) / 10
 	}
 	p := picture{Width: labelWidth + plotWidth + 20, LabelWidth: labelWidth}
 	y := 8

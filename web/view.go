@@ -12,7 +12,6 @@ import (
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"href":  safeURL,
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"clock": func(t time.Time) string { return t.UTC().Format("15:04:05") },
 	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"day":   func(t *time.Time) string { return formatOptional(t, time.DateOnly) },
 	"isoOf": func(t *time.Time) string { return formatOptional(t, time.RFC3339) },
@@ -184,3 +183,12 @@ func (v *incidentView) Resolved() bool { return v.Status == hindsight.StatusReso
 
 // BlankItem is the editor's new action item row.
 func (*incidentView) BlankItem() hindsight.ActionItem { return hindsight.ActionItem{} }
+
+// When is an entry's time: the clock, and the day too when it is not the
+// day the incident started.
+func (v *incidentView) When(t time.Time) string {
+	if t.UTC().Format(time.DateOnly) == v.StartedAt.UTC().Format(time.DateOnly) {
+		return t.UTC().Format("15:04:05")
+	}
+	return t.UTC().Format("01-02 15:04:05")
+}

@@ -46,9 +46,10 @@
     return '/api/v1/incidents/' + encodeURIComponent(incident) + suffix;
   }
 
-  // refresher re-reads a fragment into target; calls while one runs
-  // coalesce into one more run, so a burst of notices costs two fetches.
-  function refresher(url, target, after) {
+  // refresher re-reads a fragment and hands it to swap; calls while one
+  // runs coalesce into one more run, so a burst of notices costs two
+  // fetches.
+  function refresher(url, swap) {
     let busy = false;
     let again = false;
     return async function run() {
@@ -56,13 +57,7 @@
       busy = true;
       try {
         const res = await fetch(url(), { credentials: 'same-origin' });
-        if (res.ok) {
-          const html = await res.text();
-          const kept = keep(target);
-          target.innerHTML = html;
-          kept();
-          if (after) after();
-        }
+        if (res.ok) swap(await res.text());
       } catch (e) {
         // The next notice or reconnect tries again.
       } finally {
@@ -72,23 +67,15 @@
     };
   }
 
-  // keep notes what is typed into target's [data-keep] inputs, and
-  // returns a function that puts it back into their replacements: a
-  // refresh must not eat a half-written note.
-  function keep(target) {
-    const saved = [];
-    const active = document.activeElement;
-    for (const el of target.querySelectorAll('[data-keep]')) {
-      saved.push({ key: el.dataset.keep, value: el.value, focused: el === active });
+  // swapParts puts each top-level element of html in place of the
+  // page's element of the same id.
+  function swapParts(html) {
+    const t = document.createElement('template');
+    t.innerHTML = html;
+    for (const part of Array.from(t.content.children)) {
+      const old = part.id && document.getElementById(part.id);
+      if (old) old.replaceWith(part);
     }
-    return function () {
-      for (const s of saved) {
-        const el = target.querySelector('[data-keep="' + s.key + '"]');
-        if (!el) continue;
-        el.value = s.value;
-        if (s.focused) el.focus();
-      }
-    };
   }
 
   // live follows /events: onNotice(notice) for each notice, and
@@ -124,7 +111,8 @@
   function incidentsPage() {
     const rows = document.getElementById('rows');
     let changed = null;
-    const refresh = refresher(function () { return document.body.dataset.rows; }, rows, function () {
+    const refresh = refresher(function () { return document.body.dataset.rows; }, function (html) {
+      rows.innerHTML = html;
       if (changed) flash(rows.querySelector('tr[data-id="' + CSS.escape(changed) + '"]'));
     });
     live(function (n) {
@@ -154,8 +142,10 @@
   // An incident's page and its editor: re-read the live part when a
   // notice names this incident, or one merged into it.
   function incidentPages() {
-    const target = document.getElementById('live');
-    const refresh = refresher(function () { return document.body.dataset.live; }, target, function () { afterRefresh(); });
+    const refresh = refresher(function () { return document.body.dataset.live; }, function (html) {
+      swapParts(html);
+      afterRefresh();
+    });
     live(function (n) {
       if (n && n.change === 'merged' && n.incident === incident && n.into) {
         location.assign(location.pathname.replace(incident, encodeURIComponent(n.into)));
@@ -239,7 +229,7 @@
     // A save by someone else shows up in the live part's version before
     // this form is saved: say so, rather than wait for the conflict.
     afterRefresh = function () {
-      const facts = document.querySelector('#live .facts');
+      const facts = document.querySelector('#live-top .facts');
       const v = facts ? parseInt(facts.dataset.version, 10) : version();
       if (v > version() && conflict.hidden) {
         say(msg, 'Someone saved version ' + v + ' since you opened this page; saving will show you both texts.', 'warn');
