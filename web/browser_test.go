@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -194,21 +192,11 @@ func amFixture(t *testing.T, name string) []byte {
 
 func send(t *testing.T, method, url string, body []byte, want int) []byte {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	p := fetch(t, method, url, body)
+	if p.status != want {
+		t.Fatalf("%s %s = %d %s, want %d", method, url, p.status, p.body, want)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	got, _ := io.ReadAll(res.Body)
-	if res.StatusCode != want {
-		t.Fatalf("%s %s = %d %s, want %d", method, url, res.StatusCode, got, want)
-	}
-	return got
+	return []byte(p.body)
 }
 
 func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -143,11 +144,21 @@ type page struct {
 	body   string
 }
 
-func get(t *testing.T, url string) page {
+func get(t *testing.T, url string) page { t.Helper(); return fetch(t, "GET", url, nil) }
+
+// fetch sends body (JSON, if any) and reads the answer.
+func fetch(t *testing.T, method, url string, body []byte) page {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -191,6 +202,28 @@ func TestPagesEscapeUntrustedText(t *testing.T) {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("incident page lacks %q", want)
 		}
+	}
+}
+
+// An entry hidden from the draft stays on the timeline, struck, with a
+// button to show it again.
+func TestHiddenEntryStaysOnTheTimeline(t *testing.T) {
+	f := newFixture(t)
+	fire := firing("a", "checkout", "critical", "slow", 0)
+	f.apply(t, fire, firing("b", "checkout", "warning", "noisy neighbour", 1))
+	inc := f.only(t)
+	noisy := inc.Timeline[1].ID
+	f.apply(t, hindsight.Event{ID: "h-1", Kind: hindsight.KindEntryHidden, Source: hindsight.SourceHuman, Time: at(5), ReceivedAt: at(5),
+		Service: "checkout", Summary: "hidden", Human: &hindsight.HumanDetails{IncidentID: inc.ID, Key: inc.Key, Anchor: inc.Anchor, Entry: noisy}})
+	p := get(t, f.url+"/incidents/"+inc.ID+"/edit")
+	for _, want := range []string{`hidden" data-entry="` + noisy + `"`, `data-entry="` + noisy + `" data-hidden="false">show in draft`,
+		`data-entry="` + fire.ID + `" data-hidden="true">hide from draft`, "hidden from the draft"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("editor lacks %q", want)
+		}
+	}
+	if strings.Contains(p.body[strings.Index(p.body, `<pre class="draft">`):], "noisy neighbour") {
+		t.Error("the draft still shows the hidden entry")
 	}
 }
 
