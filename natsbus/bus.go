@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -586,41 +585,56 @@ func (b *Bus) Ready() error {
 // time their requests returned.
 func (b *Bus) Close() { b.nc.Close() }
 
-// Publish stores events in the stream, each with Nats-Msg-Id set to its
-// ID, and returns once JetStream has acknowledged all of them. It reports
-// how many the stream already had. Every failure wraps
-// hindsight.ErrUnavailable: the sender should retry.
+// Publish stores events in the stream and returns once JetStream has
+// acknowledged all of them. A lone event is a message with Nats-Msg-Id
+// set to its ID; several travel in envelopes (see pack), so that the
+// stream syncs once per request rather than once per event. It reports
+// how many events the stream already had: a lone event JetStream knew, or
+// every event of an envelope it knew (an identical repeat within the
+// duplicate window). Every failure wraps hindsight.ErrUnavailable: the
+// sender should retry.
 func (b *Bus) Publish(ctx context.Context, events []hindsight.Event) (int, error) {
 	if err := b.Ready(); err != nil {
 		return 0, fmt.Errorf("%w: %v", hindsight.ErrUnavailable, err)
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(events))
-	for i := range events {
-		data, err := json.Marshal(&events[i])
+	if len(events) == 0 {
+		return 0, nil
+	}
+	msgs, err := pack(events, b.envelopeLimit())
+	if err != nil {
+		return 0, err
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := b.js.PublishMsgAsync(m.msg, jetstream.WithMsgID(m.id), jetstream.WithExpectStream(StreamName))
 		if err != nil {
-			return 0, fmt.Errorf("encode event %s: %w", events[i].ID, err)
-		}
-		msg := &nats.Msg{Subject: SubjectPrefix + string(events[i].Source), Data: data}
-		f, err := b.js.PublishMsgAsync(msg, jetstream.WithMsgID(events[i].ID), jetstream.WithExpectStream(StreamName))
-		if err != nil {
-			return 0, fmt.Errorf("%w: publish event %s: %v", hindsight.ErrUnavailable, events[i].ID, err)
+			return 0, fmt.Errorf("%w: publish %s: %v", hindsight.ErrUnavailable, m.id, err)
 		}
 		futures = append(futures, f)
 	}
 	dups := 0
-	for _, f := range futures {
+	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
-				dups++
+				dups += msgs[i].n
 			}
 		case err := <-f.Err():
-			return 0, fmt.Errorf("%w: publish event %s: %v", hindsight.ErrUnavailable, f.Msg().Header.Get(jetstream.MsgIDHeader), err)
+			return 0, fmt.Errorf("%w: publish %s: %v", hindsight.ErrUnavailable, msgs[i].id, err)
 		case <-ctx.Done():
 			return 0, fmt.Errorf("%w: waiting for JetStream to acknowledge: %v", hindsight.ErrUnavailable, ctx.Err())
 		}
 	}
 	return dups, nil
+}
+
+// envelopeLimit is the size of an envelope: maxEnvelopeBytes, or half the
+// server's max_payload when that is smaller.
+func (b *Bus) envelopeLimit() int {
+	if mp := int(b.nc.MaxPayload()); mp > 0 && mp/2 < maxEnvelopeBytes {
+		return mp / 2
+	}
+	return maxEnvelopeBytes
 }
 
 // Pending returns how many messages a durable consumer has yet to be

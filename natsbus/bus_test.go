@@ -2,7 +2,9 @@ package natsbus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -45,14 +47,26 @@ func TestPublishSetsMsgIDAndDeduplicates(t *testing.T) {
 			}
 			b := open(t, o)
 			ctx := context.Background()
-			dups, err := b.Publish(ctx, []hindsight.Event{event("a"), event("b")})
-			if err != nil || dups != 0 {
-				t.Fatalf("first publish: dups=%d err=%v, want 0, nil", dups, err)
+			publish := func(want int, ids ...string) {
+				t.Helper()
+				var evs []hindsight.Event
+				for _, id := range ids {
+					evs = append(evs, event(id))
+				}
+				if dups, err := b.Publish(ctx, evs); err != nil || dups != want {
+					t.Fatalf("publish %v: dups=%d err=%v, want %d, nil", ids, dups, err, want)
+				}
 			}
-			dups, err = b.Publish(ctx, []hindsight.Event{event("b"), event("c")})
-			if err != nil || dups != 1 {
-				t.Fatalf("second publish: dups=%d err=%v, want 1, nil", dups, err)
-			}
+			// A lone event is its own message, named by its ID.
+			publish(0, "a")
+			publish(1, "a")
+			// Several travel in one envelope; an identical repeat (a
+			// notification sent again) collapses onto it.
+			publish(0, "b", "c")
+			publish(2, "b", "c")
+			// A notification that overlaps an earlier one is stored; the
+			// correlator collapses the copies of c by ID.
+			publish(0, "c", "d")
 			js, _ := jetstream.New(b.Conn())
 			s, err := js.Stream(ctx, natsbus.StreamName)
 			if err != nil {
@@ -62,16 +76,60 @@ func TestPublishSetsMsgIDAndDeduplicates(t *testing.T) {
 			if got := info.State.Msgs; got != 3 {
 				t.Fatalf("stream holds %d messages, want 3", got)
 			}
-			for seq, want := range map[uint64]string{1: "a", 2: "b", 3: "c"} {
+			for seq, want := range map[uint64]string{1: "", 2: "2", 3: "2"} {
 				m, err := s.GetMsg(ctx, seq)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := m.Header.Get(jetstream.MsgIDHeader); got != want {
-					t.Errorf("seq %d Nats-Msg-Id = %q, want %q", seq, got, want)
+				id := m.Header.Get(jetstream.MsgIDHeader)
+				if got := m.Header.Get(natsbus.HeaderEvents); got != want || (want == "" && id != "a") || (want != "" && !strings.HasPrefix(id, "env-")) {
+					t.Errorf("seq %d: %s = %q, Nats-Msg-Id %q", seq, natsbus.HeaderEvents, got, id)
 				}
 			}
 		})
+	}
+}
+
+// A request too large for one message is split into envelopes; replay
+// gives every event back, in order, each with its message's sequence,
+// and a batch never splits a message.
+func TestLargeRequestSplitsIntoEnvelopes(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	b := open(t, natsbus.Options{Server: ns})
+	var evs []hindsight.Event
+	for i := range 3000 {
+		e := event(fmt.Sprintf("big-%04d", i))
+		e.Summary = strings.Repeat("x", 300)
+		evs = append(evs, e)
+	}
+	if _, err := b.Publish(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	r, err := replay(t, b, natsbus.ReplayOptions{Batch: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ids) != len(evs) {
+		t.Fatalf("replayed %d events, want %d", len(r.ids), len(evs))
+	}
+	msgs := map[uint64]int{}
+	for i, id := range r.ids {
+		if id != evs[i].ID {
+			t.Fatalf("event %d is %s, want %s", i, id, evs[i].ID)
+		}
+		msgs[r.seqs[i]]++
+	}
+	if len(msgs) < 4 {
+		t.Errorf("%d messages for ~1 MB of events; want several envelopes of at most 256 KiB", len(msgs))
+	}
+	seen := map[uint64]int{}
+	for _, rb := range r.batches {
+		seen[rb.Through]++
+	}
+	for seq, n := range seen {
+		if n > 1 {
+			t.Errorf("message %d ends %d batches: a batch split it", seq, n)
+		}
 	}
 }
 
@@ -148,14 +206,34 @@ func TestStreamConfigDefaults(t *testing.T) {
 }
 
 // An event that always fails while the rest of the stream applies is
-// parked after MaxAttempts and counted; everything else flows.
+// parked after MaxAttempts and counted; everything else flows. In an
+// envelope, only the poison event is parked; its siblings apply.
 func TestPoisonIsParkedAndTheStreamFlows(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		envelope bool
+		seq      uint64 // the poison's message
+	}{{"a message per event", false, 2}, {"one envelope", true, 1}} {
+		t.Run(tc.name, func(t *testing.T) { poison(t, tc.envelope, tc.seq) })
+	}
+}
+
+func poison(t *testing.T, envelope bool, wantSeq uint64) {
 	ns := natstest.RunJetStream(t)
 	b := open(t, natsbus.Options{Server: ns})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := b.Publish(ctx, []hindsight.Event{event("1"), event("poison"), event("3")}); err != nil {
-		t.Fatal(err)
+	evs := []hindsight.Event{event("1"), event("poison"), event("3")}
+	if envelope {
+		if _, err := b.Publish(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		for _, e := range evs {
+			if _, err := b.Publish(ctx, []hindsight.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	var mu sync.Mutex
 	applied := map[string]bool{}
@@ -193,18 +271,23 @@ func TestPoisonIsParkedAndTheStreamFlows(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("parked %v, applied %v; want seq 2 parked and 1, 3, 4 applied", parked, applied)
+			t.Fatalf("parked %v, applied %v; want seq %d parked and 1, 3, 4 applied", parked, applied, wantSeq)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if parked[0] != 2 || applied["poison"] {
+	if parked[0] != wantSeq || applied["poison"] {
 		t.Fatalf("parked %v applied %v", parked, applied)
 	}
 	js, _ := jetstream.New(b.Conn())
 	s, _ := js.Stream(ctx, natsbus.ParkedStreamName)
 	m, err := s.GetMsg(ctx, 1)
-	if err != nil || m.Header.Get("Hindsight-Original-Seq") != "2" || !strings.Contains(m.Header.Get("Hindsight-Error"), "poison") {
+	if err != nil || m.Header.Get("Hindsight-Original-Seq") != fmt.Sprint(wantSeq) || !strings.Contains(m.Header.Get("Hindsight-Error"), "poison") {
 		t.Fatalf("parked message = %+v, %v", m, err)
+	}
+	// What is parked is the poison alone, as an event.
+	var e hindsight.Event
+	if err := json.Unmarshal(m.Data, &e); err != nil || e.ID != "poison" {
+		t.Fatalf("parked %s: %v", m.Data, err)
 	}
 	cancel()
 	<-done

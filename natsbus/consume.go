@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -170,22 +171,84 @@ func (b *Bus) consume(ctx context.Context, o ConsumerOptions, apply func(context
 	}
 }
 
-// handler applies batches, retries failures, and parks poison.
+// handler applies batches, retries failures, and parks poison. Its unit
+// is a message: one event, or an envelope of several, acknowledged,
+// retried and parked whole.
 type handler struct {
 	b        *Bus
 	o        ConsumerOptions
 	apply    func(context.Context, []Delivery) error
 	msgs     <-chan jetstream.Msg
-	ds       []Delivery
-	ms       []jetstream.Msg
+	units    []unit
+	events   int            // deliveries in units
 	attempts map[uint64]int // failed attempts of a message the stream has flowed past
 	lastCons uint64         // consumer sequence of the last delivery
 	gap      error          // a delivery was lost on the way: resume from the watermark
 	applied  uint64         // highest sequence applied
 }
 
-// add decodes a message into the batch, or terminates it if it can never
-// be decoded.
+// unit is one message and the events it holds (those still to apply,
+// once some of an envelope's have been: partial).
+type unit struct {
+	m       jetstream.Msg
+	seq     uint64
+	ds      []Delivery
+	partial bool
+}
+
+// applyUnit applies one message's events: all at once, else (an envelope
+// that fails) one by one, so that one poison event does not hold back
+// the others. Events applied apart are committed with the sequence before
+// the message's, so the caller's watermark never passes a message until
+// all of it applied: a crash meanwhile redelivers the whole envelope, and
+// the events already applied collapse by ID. It returns what is left to
+// apply, nil when nothing is.
+func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
+	err := h.safeApply(ctx, u.ds)
+	if err == nil {
+		return nil, nil
+	}
+	if len(u.ds) == 1 {
+		return &u, err
+	}
+	left := u
+	left.ds = nil
+	var firstErr error
+	for _, d := range u.ds {
+		d.Seq = u.seq - 1
+		if e := h.safeApply(ctx, []Delivery{d}); e != nil {
+			d.Seq = u.seq
+			left.ds = append(left.ds, d)
+			firstErr = cmp.Or(firstErr, e)
+		} else {
+			left.partial = true
+		}
+	}
+	if len(left.ds) == 0 {
+		return nil, nil
+	}
+	return &left, firstErr
+}
+
+// parkUnit parks a message whose events keep failing: the whole message,
+// or, of an envelope some of whose events applied, each event left.
+func (h *handler) parkUnit(u unit, why error) {
+	if !u.partial {
+		h.park(u.m, u.seq, why)
+		return
+	}
+	for _, d := range u.ds {
+		data, err := json.Marshal(&d.Event)
+		if err != nil {
+			data = []byte(d.Event.ID)
+		}
+		h.parkData(data, "", u.seq, fmt.Errorf("event %s of an envelope: %w", d.Event.ID, why))
+	}
+	_ = u.m.Term()
+}
+
+// add decodes a message into the batch, or parks it if it can never be
+// decoded.
 func (h *handler) add(m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
@@ -200,20 +263,22 @@ func (h *handler) add(m jetstream.Msg) {
 		h.gap = fmt.Errorf("deliveries %d to %d were lost on the way", h.lastCons+1, meta.Sequence.Consumer-1)
 	}
 	h.lastCons = max(h.lastCons, meta.Sequence.Consumer)
-	d := Delivery{Seq: meta.Sequence.Stream, Delivered: meta.NumDelivered}
-	if err := json.Unmarshal(m.Data(), &d.Event); err != nil || d.Event.ID == "" {
-		if err == nil {
-			err = errors.New("event has no id")
-		}
-		h.park(m, d.Seq, fmt.Errorf("cannot decode event: %w", err))
+	u := unit{m: m, seq: meta.Sequence.Stream}
+	events, err := unpack(m.Data(), m.Headers())
+	if err != nil {
+		h.park(m, u.seq, fmt.Errorf("cannot decode event: %w", err))
 		return
 	}
-	h.ds, h.ms = append(h.ds, d), append(h.ms, m)
+	for _, e := range events {
+		u.ds = append(u.ds, Delivery{Event: e, Seq: u.seq, Delivered: meta.NumDelivered})
+	}
+	h.units = append(h.units, u)
+	h.events += len(u.ds)
 }
 
 // drain adds the messages already waiting, up to a batch.
 func (h *handler) drain() {
-	for len(h.ds) < h.o.Batch {
+	for h.events < h.o.Batch {
 		select {
 		case m, ok := <-h.msgs:
 			if !ok {
@@ -226,53 +291,67 @@ func (h *handler) drain() {
 	}
 }
 
+func deliveries(units []unit) []Delivery {
+	var ds []Delivery
+	for _, u := range units {
+		ds = append(ds, u.ds...)
+	}
+	return ds
+}
+
 // run applies the batch until it is acknowledged. A batch that fails is
 // retried message by message: a message that keeps failing while later
 // ones succeed is poison and is parked after MaxAttempts; when every message
 // fails (the disk is full, say) nothing is parked and the batch is retried
 // with backoff, never skipped.
 func (h *handler) run(ctx context.Context) {
-	err := h.safeApply(ctx, h.ds)
-	if err == nil {
-		h.applied = max(h.applied, h.ds[len(h.ds)-1].Seq)
-		h.ack(h.ms...)
-		h.ds, h.ms = h.ds[:0], h.ms[:0]
+	if len(h.units) == 0 {
 		return
 	}
-	for wait := 100 * time.Millisecond; len(h.ds) > 0; wait = min(2*wait, 5*time.Second) {
-		h.b.log.Error("apply events failed; retrying one by one", "count", len(h.ds), "first_seq", h.ds[0].Seq, "err", err)
-		var ds []Delivery
-		var ms []jetstream.Msg
-		var errs []error
-		for i := range h.ds {
-			if e := h.safeApply(ctx, h.ds[i:i+1]); e != nil {
-				ds, ms, errs = append(ds, h.ds[i]), append(ms, h.ms[i]), append(errs, e)
-				continue
-			}
-			h.applied = max(h.applied, h.ds[i].Seq)
-			h.ack(h.ms[i])
+	err := h.safeApply(ctx, deliveries(h.units))
+	if err == nil {
+		h.applied = max(h.applied, h.units[len(h.units)-1].seq)
+		for _, u := range h.units {
+			h.ack(u.m)
 		}
-		h.ds, h.ms = h.ds[:0], h.ms[:0]
-		for i := range ds {
-			// Only a failure the stream has flowed past counts: if
-			// nothing after it applies either, the trouble is ours
-			// (storage), not the message's.
-			if h.applied > ds[i].Seq {
-				h.attempts[ds[i].Seq]++
-			}
-			if h.attempts[ds[i].Seq] >= h.o.MaxAttempts {
-				delete(h.attempts, ds[i].Seq)
-				h.park(ms[i], ds[i].Seq, errs[i])
+		h.units, h.events = h.units[:0], 0
+		return
+	}
+	for wait := 100 * time.Millisecond; len(h.units) > 0; wait = min(2*wait, 5*time.Second) {
+		h.b.log.Error("apply events failed; retrying message by message", "messages", len(h.units), "first_seq", h.units[0].seq, "err", err)
+		var failed []unit
+		var errs []error
+		for _, u := range h.units {
+			rest, e := h.applyUnit(ctx, u)
+			if rest == nil {
+				h.applied = max(h.applied, u.seq)
+				h.ack(u.m)
 				continue
 			}
-			h.ds, h.ms = append(h.ds, ds[i]), append(h.ms, ms[i])
+			failed, errs = append(failed, *rest), append(errs, e)
+		}
+		h.units, h.events = h.units[:0], 0
+		for i, u := range failed {
+			// Only a failure the stream has flowed past counts (a later
+			// message, or another event of the same envelope, applied):
+			// if nothing applies, the trouble is ours (storage), not the
+			// message's.
+			if h.applied > u.seq || u.partial {
+				h.attempts[u.seq]++
+			}
+			if h.attempts[u.seq] >= h.o.MaxAttempts {
+				delete(h.attempts, u.seq)
+				h.parkUnit(u, errs[i])
+				continue
+			}
+			h.units, h.events = append(h.units, u), h.events+len(u.ds)
 			err = errs[i]
 		}
-		if len(h.ds) == 0 {
+		if len(h.units) == 0 {
 			return
 		}
-		for _, m := range h.ms {
-			_ = m.InProgress() // keep JetStream from redelivering meanwhile
+		for _, u := range h.units {
+			_ = u.m.InProgress() // keep JetStream from redelivering meanwhile
 		}
 		select {
 		case <-ctx.Done():
@@ -305,8 +384,17 @@ func (h *handler) ack(ms ...jetstream.Msg) {
 // park copies a message that can never be applied to the parked stream,
 // with why, and terminates it so it no longer blocks the stream.
 func (h *handler) park(m jetstream.Msg, seq uint64, why error) {
+	h.parkData(m.Data(), m.Headers().Get(HeaderEvents), seq, why)
+	_ = m.Term()
+}
+
+// parkData parks a message body (envelope: its HeaderEvents, or "").
+func (h *handler) parkData(data []byte, envelope string, seq uint64, why error) {
 	h.b.log.Error("poison message parked", "seq", seq, "stream", ParkedStreamName, "err", why)
-	pm := &nats.Msg{Subject: ParkedSubjectPrefix + h.o.Durable, Data: m.Data(), Header: nats.Header{}}
+	pm := &nats.Msg{Subject: ParkedSubjectPrefix + h.o.Durable, Data: data, Header: nats.Header{}}
+	if envelope != "" {
+		pm.Header.Set(HeaderEvents, envelope)
+	}
 	pm.Header.Set("Hindsight-Original-Seq", strconv.FormatUint(seq, 10))
 	pm.Header.Set("Hindsight-Error", why.Error())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -317,5 +405,4 @@ func (h *handler) park(m jetstream.Msg, seq uint64, why error) {
 	if h.o.OnPoison != nil {
 		h.o.OnPoison(seq, why)
 	}
-	_ = m.Term()
 }

@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -147,16 +146,14 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 		if seq > last {
 			return flush()
 		}
-		d := Delivery{Seq: seq, Delivered: meta.NumDelivered}
-		if err := json.Unmarshal(m.Data(), &d.Event); err != nil || d.Event.ID == "" {
-			if err == nil {
-				err = errors.New("event has no id")
-			}
+		if events, err := unpack(m.Data(), m.Headers()); err != nil {
 			if o.OnUndecodable != nil {
 				o.OnUndecodable(seq, fmt.Errorf("cannot decode event: %w", err))
 			}
 		} else {
-			batch.Deliveries = append(batch.Deliveries, d)
+			for _, e := range events {
+				batch.Deliveries = append(batch.Deliveries, Delivery{Event: e, Seq: seq, Delivered: meta.NumDelivered})
+			}
 		}
 		batch.Through = seq
 		// NumPending counts what the stream holds after this message: at
@@ -164,7 +161,7 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 		if seq == last || meta.NumPending == 0 {
 			return flush()
 		}
-		if len(batch.Deliveries) == o.Batch {
+		if len(batch.Deliveries) >= o.Batch {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -15,16 +15,13 @@ import (
 	"github.com/hindsight-sre/hindsight/natsbus"
 )
 
+// publishN publishes n events, each its own message, so that sequences
+// and events correspond one to one.
 func publishN(t *testing.T, b *natsbus.Bus, prefix string, n int) {
 	t.Helper()
-	var evs []hindsight.Event
 	for i := range n {
-		evs = append(evs, event(fmt.Sprintf("%s%d", prefix, i)))
-		if len(evs) == 500 || i == n-1 {
-			if _, err := b.Publish(context.Background(), evs); err != nil {
-				t.Fatal(err)
-			}
-			evs = evs[:0]
+		if _, err := b.Publish(context.Background(), []hindsight.Event{event(fmt.Sprintf("%s%d", prefix, i))}); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -25,6 +25,9 @@ import (
 const amFixtures = "../../ingest/testdata/alertmanager-0.25"
 
 // postJSON posts body and returns how many new messages the stream got.
+// postJSON posts body and returns how many messages it added to the
+// stream: a request's events travel in one message (an envelope), unless
+// the stream already had them all.
 func postJSON(t *testing.T, a *app.App, path, body string) int {
 	t.Helper()
 	res, err := http.Post("http://"+a.Addr()+path, "application/json", strings.NewReader(body))
@@ -40,7 +43,10 @@ func postJSON(t *testing.T, a *app.App, path, body string) int {
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatal(err)
 	}
-	return r.Accepted - r.Duplicates
+	if r.Accepted > r.Duplicates {
+		return 1
+	}
+	return 0
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -252,7 +258,8 @@ func TestRebuildGivesTheSameState(t *testing.T) {
 		if err := rebuild(context.Background(), o, &stderr); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"rebuild: 5 of 12 (42%) in ", "rebuild: 10 of 12 (83%) in ", "rebuild: 12 of 12 (100%) in "} {
+		// Progress counts stream messages; a notification's events are one.
+		for _, want := range []string{"rebuild: folding sequences 1 to ", " (100%) in ", "events/s"} {
 			if !strings.Contains(stderr.String(), want) {
 				t.Errorf("progress lacks %q:\n%s", want, stderr.String())
 			}
