@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ const fixtures = "../ingest/testdata/alertmanager-0.25"
 // TestBrowser drives headless Chromium through the real app: a
 // postmortem edit and a note that survive a reload, an alert that
 // appears on an open page without one, an edit that lost a race showing
-// both texts, and an incident declared and ended by hand.
+// both texts, a new incident's row on the open incidents page, and an
+// incident declared and ended by hand.
 func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -90,7 +92,7 @@ func TestBrowser(t *testing.T) {
 	run(t, browser, "open the incident page, live",
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(chromedp.CSS(`#live-top svg`)),
-		waitFor(`document.getElementById('live-status').textContent.includes('live') && !document.getElementById('live-status').textContent.includes('not')`),
+		waitFor(`document.getElementById('live-status').classList.contains('on')`),
 	)
 	send(t, "POST", base+"/hooks/alertmanager", amFixture(t, "02-second-alert-joins.json"), http.StatusOK)
 	run(t, browser, "a second alert appears without a reload",
@@ -130,10 +132,20 @@ func TestBrowser(t *testing.T) {
 			` && document.querySelector('#draft-form input[name="version"]').value === '2'`),
 	)
 
-	title := "Checkout card payments failing (declared)"
-	run(t, browser, "declare an incident from the incidents page",
+	run(t, browser, "open the incidents page, live",
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-id="`+inc.ID+`"]`)),
+		waitFor(`document.getElementById('live-status').classList.contains('on')`),
+	)
+	// The same alert on another service (and series): a new incident.
+	other := strings.NewReplacer(`"checkout`, `"search`, "f78816deac5e68e9", "0123456789abcdef").Replace(string(amFixture(t, "01-first-firing.json")))
+	send(t, "POST", base+"/hooks/alertmanager", []byte(other), http.StatusOK)
+	run(t, browser, "a new incident's row appears without a reload",
+		waitFor(`Array.from(document.querySelectorAll('#rows tr')).some(r => r.textContent.includes('HighLatency on search'))`),
+	)
+
+	title := "Checkout card payments failing (declared)"
+	run(t, browser, "declare an incident from the incidents page",
 		chromedp.Click(chromedp.CSS(`details.declare summary`)),
 		chromedp.SendKeys(chromedp.CSS(`#declare-form input[name="service"]`), "payments"),
 		chromedp.SendKeys(chromedp.CSS(`#declare-form input[name="title"]`), title),
