@@ -20,8 +20,8 @@ import (
 type broker struct {
 	o Options
 
-	watchMu  sync.Mutex // held while starting the watch, never with mu
-	watching bool
+	watchMu   sync.Mutex // held while starting or stopping the watch, never with mu
+	stopWatch func()     // nil: not watching
 
 	mu        sync.Mutex
 	clients   map[chan hindsight.Notice]struct{}
@@ -105,18 +105,35 @@ func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *broker) watch() error {
 	b.watchMu.Lock()
 	defer b.watchMu.Unlock()
-	if b.watching {
+	if b.stopWatch != nil {
 		return nil
 	}
-	if _, err := b.o.Watch(context.Background(), b.dispatch); err != nil {
+	select {
+	case <-b.quit:
+		return errors.New("shutting down")
+	default:
+	}
+	stop, err := b.o.Watch(context.Background(), b.dispatch)
+	if err != nil {
 		return err
 	}
-	b.watching = true
+	b.stopWatch = stop
 	return nil
 }
 
-// stopOnShutdown ends every stream when the server shuts down, which
-// otherwise waits for them (they never go idle) until its deadline.
+// shutdown ends every stream and stops watching.
+func (b *broker) shutdown() {
+	b.closeOnce.Do(func() { close(b.quit) })
+	b.watchMu.Lock()
+	defer b.watchMu.Unlock()
+	if b.stopWatch != nil {
+		b.stopWatch()
+	}
+}
+
+// stopOnShutdown ends every stream, and the watch, when the server shuts
+// down, which otherwise waits for the streams (they never go idle) until
+// its deadline.
 func (b *broker) stopOnShutdown(r *http.Request) {
 	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
 	if srv == nil {
@@ -126,7 +143,7 @@ func (b *broker) stopOnShutdown(r *http.Request) {
 	defer b.mu.Unlock()
 	if !b.servers[srv] {
 		b.servers[srv] = true
-		srv.RegisterOnShutdown(func() { b.closeOnce.Do(func() { close(b.quit) }) })
+		srv.RegisterOnShutdown(b.shutdown)
 	}
 }
 
