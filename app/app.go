@@ -77,7 +77,7 @@ type App struct {
 	store     *boltstore.Store
 	incidents api.Incidents
 	drafts    *draft.Renderer // nil without the draft role
-	rules     int // correlation rules in the config
+	rules     int             // correlation rules in the config
 	listener  net.Listener
 	http      *http.Server
 	cancel    context.CancelFunc

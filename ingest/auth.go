@@ -57,8 +57,9 @@ type AuthConfig struct {
 
 // Unprotected lists the route patterns that accept requests without any
 // credentials, so that the caller can refuse to listen beyond loopback.
-// The notes route is listed even when no Incidents is configured (and the
-// route is therefore not served): API protects more than this package.
+// The notes route and the human acts are listed even when no Incidents is
+// configured (and they are therefore not served): API protects more than
+// this package.
 func (a AuthConfig) Unprotected() []string {
 	var open []string
 	if !a.Alertmanager.Configured() {
@@ -72,7 +73,7 @@ func (a AuthConfig) Unprotected() []string {
 		open = append(open, RouteGitHub)
 	}
 	if !a.API.Configured() {
-		open = append(open, RouteNotes)
+		open = append(open, RouteNotes, RouteDeclare, RouteDraft, RouteHidden, RouteState, RouteEnd)
 	}
 	return open
 }

@@ -111,17 +111,18 @@ func TestAuthOtherEndpointsUnaffected(t *testing.T) {
 
 func TestUnprotected(t *testing.T) {
 	tok := ingest.Credentials{BearerToken: "t"}
+	human := []string{ingest.RouteNotes, ingest.RouteDeclare, ingest.RouteDraft, ingest.RouteHidden, ingest.RouteState, ingest.RouteEnd}
 	tests := []struct {
 		name string
 		auth ingest.AuthConfig
 		want []string
 	}{
-		{name: "nothing configured", auth: ingest.AuthConfig{}, want: []string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteGitHub, ingest.RouteNotes}},
-		{name: "hooks protected", auth: ingest.AuthConfig{Alertmanager: tok, Deploy: ingest.Credentials{Username: "u", Password: "p"}}, want: []string{ingest.RouteNotes}},
+		{name: "nothing configured", auth: ingest.AuthConfig{}, want: append([]string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteGitHub}, human...)},
+		{name: "hooks protected", auth: ingest.AuthConfig{Alertmanager: tok, Deploy: ingest.Credentials{Username: "u", Password: "p"}}, want: human},
 		// Without its own secret, the GitHub route takes the deploy route's credentials.
 		{name: "all protected", auth: ingest.AuthConfig{Alertmanager: tok, Deploy: tok, API: tok}, want: nil},
-		{name: "github secret only", auth: ingest.AuthConfig{GitHubSecret: "s"}, want: []string{ingest.RouteAlertmanager, ingest.RouteDeploy, ingest.RouteNotes}},
-		{name: "deploy signed only", auth: ingest.AuthConfig{DeployStandardWebhooksSecret: swSecret}, want: []string{ingest.RouteAlertmanager, ingest.RouteNotes}},
+		{name: "github secret only", auth: ingest.AuthConfig{GitHubSecret: "s"}, want: append([]string{ingest.RouteAlertmanager, ingest.RouteDeploy}, human...)},
+		{name: "deploy signed only", auth: ingest.AuthConfig{DeployStandardWebhooksSecret: swSecret}, want: append([]string{ingest.RouteAlertmanager}, human...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
