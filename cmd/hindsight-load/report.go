@@ -224,8 +224,12 @@ func (l *loader) report(start, loadEnd, settleEnd time.Time, settled bool) *Repo
 	if r.IDMismatches > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d answers did not list the event IDs computed here", r.IDMismatches))
 	}
-	if r.Duplicates.OnRepeats != r.Duplicates.WantOnRepeats {
-		r.Failures = append(r.Failures, fmt.Sprintf("repeats came back with %d duplicates, want %d", r.Duplicates.OnRepeats, r.Duplicates.WantOnRepeats))
+	// A request's events travel in one message, so the answer counts as
+	// duplicates only the events of a notification the stream already
+	// had whole; the repeats of single events collapse in the correlator,
+	// which the exactly-once check sees. More than were repeated is wrong.
+	if r.Duplicates.OnRepeats > r.Duplicates.WantOnRepeats {
+		r.Failures = append(r.Failures, fmt.Sprintf("repeats came back with %d duplicates, more than the %d repeated events", r.Duplicates.OnRepeats, r.Duplicates.WantOnRepeats))
 	}
 	if r.Duplicates.OnFresh > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d new events came back as duplicates", r.Duplicates.OnFresh))
@@ -268,7 +272,7 @@ func (r *Report) writeText(w io.Writer) error {
 	if r.Rate > 0 && r.Throughput.NotificationsPerSecond < 0.9*r.Rate {
 		row("", "below the target %g/s: every connection was waiting for answers (raise --connections, or the server is the limit)", r.Rate)
 	}
-	row("duplicates", "%d on repeats (want %d), %d on fresh notifications (want 0)", r.Duplicates.OnRepeats, r.Duplicates.WantOnRepeats, r.Duplicates.OnFresh)
+	row("duplicates", "%d on repeats (at most %d), %d on fresh notifications (want 0)", r.Duplicates.OnRepeats, r.Duplicates.WantOnRepeats, r.Duplicates.OnFresh)
 	row("event IDs", "%d answers differ from the IDs computed here, %d alerts rejected", r.IDMismatches, r.Rejected)
 	row("exactly once", "%d acknowledged alert events: %d missing, %d duplicated", r.ExactlyOnce.Checked, r.ExactlyOnce.Missing, r.ExactlyOnce.Duplicated)
 	row("deploys", "%d acknowledged: %d on a timeline, %d suspected changes (the rest are near no incident)", r.Deploys.Acked, r.Deploys.OnTimeline, r.Deploys.Suspected)
