@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,6 +48,10 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Cleanup(func() { a.Close() })
 	base := "http://" + a.Addr()
+	// The deploy ten minutes before the first alert: the suspected change.
+	deploy := fmt.Sprintf(`{"id":"gh-42","service":"checkout","environment":"prod","version":"v2.3.1","status":"succeeded","time":"%s58:00Z","actor":"alice","commit":"9f2c1ab"}`,
+		time.Now().UTC().Add(-3*time.Hour).Format("2006-01-02T15:"))
+	send(t, "POST", base+"/hooks/deploy", []byte(deploy), http.StatusOK)
 	send(t, "POST", base+"/hooks/alertmanager", amFixture(t, "01-first-firing.json"), http.StatusOK)
 	var inc hindsight.Incident
 	eventually(t, ctx, "the first alert's incident", func() bool {
@@ -193,14 +199,20 @@ func jsString(s string) string {
 	return string(b)
 }
 
+// amFixture reads an Alertmanager capture with its times (2026-11-22
+// 04:08 to 04:10) moved to the hour before the last, so that the pages,
+// and the screenshot, show an incident of today.
 func amFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return bytes.ReplaceAll(b, []byte("2026-11-22T04:"), []byte(fixtureHour))
 }
+
+// fixtureHour is the "YYYY-MM-DDTHH:" the captures' hour becomes.
+var fixtureHour = time.Now().UTC().Add(-2 * time.Hour).Format("2006-01-02T15:")
 
 func send(t *testing.T, method, url string, body []byte, want int) []byte {
 	t.Helper()
