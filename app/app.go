@@ -353,7 +353,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		err := a.bus.Consume(ctx, natsbus.ConsumerOptions{Durable: durable, StartAfter: store.LastSeq, OnPoison: func(uint64, error) { poison.Inc() }},
+		err := a.bus.Consume(ctx, natsbus.ConsumerOptions{Durable: durable, Batch: 2048, StartAfter: store.LastSeq, OnPoison: func(uint64, error) { poison.Inc() }},
 			func(ctx context.Context, ds []natsbus.Delivery) error {
 				events := make([]hindsight.Event, len(ds))
 				for i, d := range ds {

@@ -19,6 +19,8 @@
 #                          /dev/shm, where fsync costs next to nothing
 #   hindsight-ingest-only  relaxed sync, --roles ingest: no correlator
 #                          competing for the cores
+#   hindsight-durable-ingest-only  the durable default, --roles ingest: what
+#                          ingest alone does with a fsync before each answer
 #
 # Usage: bench/run.sh [flags]   (bench/run.sh -h lists them)
 set -euo pipefail
@@ -41,6 +43,7 @@ Usage: bench/run.sh [flags]
       --repeat-ratio F   fraction of requests resending the previous one (default 0)
       --targets "LIST"   of: bare alertmanager hindsight hindsight-relaxed
                          (the default), hindsight-tmpfs hindsight-ingest-only
+                         hindsight-durable-ingest-only
       --profile          run Hindsight as bench/profserve and keep a CPU profile
                          of each measured window (bench/results/<time>-<target>-r<N>.cpu.pb.gz)
       --no-ingest        skip the side-by-side ingest runs
@@ -80,7 +83,7 @@ for v in runs duration connections alerts services count; do
   case "${!v}" in ''|*[!0-9]*|0) echo "run.sh: --$v must be a whole number, 1 or more" >&2; exit 2 ;; esac
 done
 for t in $targets; do
-  case "$t" in bare|alertmanager|hindsight|hindsight-relaxed|hindsight-tmpfs|hindsight-ingest-only) ;; *) echo "run.sh: unknown target $t" >&2; exit 2 ;; esac
+  case "$t" in bare|alertmanager|hindsight|hindsight-relaxed|hindsight-tmpfs|hindsight-ingest-only|hindsight-durable-ingest-only) ;; *) echo "run.sh: unknown target $t" >&2; exit 2 ;; esac
 done
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -161,7 +164,7 @@ start_target() {
           cfg=(--config "$data/hindsight.yml")
           ;;
       esac
-      if [ "$label" = hindsight-ingest-only ]; then cfg+=(--roles ingest); fi
+      case "$label" in *ingest-only) cfg+=(--roles ingest) ;; esac
       if [ "$profile" = 1 ]; then
         local pport
         pport=$(free_port)
