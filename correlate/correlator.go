@@ -115,6 +115,10 @@ type Correlator struct {
 	log     *slog.Logger
 	metrics *metrics
 	notify  func(context.Context, []hindsight.Notice)
+	cache   *eventCache
+	// pending are the cache entries of the batch being applied, put once
+	// its commit succeeded.
+	pending []cachedKey
 }
 
 // Notify sets a function that Apply calls after each commit with the
@@ -134,7 +138,7 @@ func New(cfg Config, store Store, log *slog.Logger, reg prometheus.Registerer) (
 	if err != nil {
 		return nil, err
 	}
-	return &Correlator{cfg: cfg, store: store, log: log, metrics: m}, nil
+	return &Correlator{cfg: cfg, store: store, log: log, metrics: m, cache: newEventCache(DefaultCacheEvents)}, nil
 }
 
 // Apply folds a batch of events (seq: the stream sequence of the last)
@@ -157,6 +161,7 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	}
 	change := Change{Seq: seq}
 	byKey := map[string][]hindsight.Event{}
+	replaced := map[string]bool{}
 	var keys []string
 	// One copy per event ID: the one that counts (Earlier), whichever
 	// came first, so the store keeps what a fold of the stream keeps.
@@ -203,6 +208,12 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 			key = UnkeyedKey
 		}
 		change.Events = append(change.Events, KeyedEvent{Key: key, Event: e, Replaces: replaces})
+		if replaces != nil {
+			// The store drops the copy this one replaces; the cache
+			// would keep both, and a filter by time could keep the
+			// wrong one: read the key from the store next time.
+			replaced[key] = true
+		}
 		if byKey[key] == nil {
 			keys = append(keys, key)
 		}
@@ -224,9 +235,11 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	}
 	var resolved []hindsight.Incident
 	var notices []hindsight.Notice
+	c.pending = c.pending[:0]
 	for _, key := range keys {
 		kc, newlyResolved, err := c.refold(key, byKey[key], seeds[key], wm)
 		if err != nil {
+			c.cache.clear()
 			return err
 		}
 		for i := range kc.Notices {
@@ -237,7 +250,15 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 		resolved = append(resolved, newlyResolved...)
 	}
 	if err := c.store.Commit(change); err != nil {
+		c.cache.clear()
 		return fmt.Errorf("commit batch ending at seq %d: %w", seq, err)
+	}
+	for _, p := range c.pending {
+		if replaced[p.key] {
+			c.cache.drop(p.key)
+			continue
+		}
+		c.cache.put(p.key, p.from, p.events)
 	}
 	if c.notify != nil && len(notices) > 0 {
 		c.notify(ctx, notices)
@@ -293,11 +314,22 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 			break
 		}
 	}
-	evs, err := c.store.KeyEvents(key, from, to)
-	if err != nil {
-		return KeyChange{}, nil, fmt.Errorf("read events of %q: %w", key, err)
+	evs, ok := c.cache.get(key, from, to)
+	if !ok {
+		var err error
+		if evs, err = c.store.KeyEvents(key, from, to); err != nil {
+			return KeyChange{}, nil, fmt.Errorf("read events of %q: %w", key, err)
+		}
 	}
-	incs := c.cfg.Fold(key, append(evs, added...), now)
+	all := append(evs, added...)
+	if !to.Before(FarFuture) {
+		// The store will hold all of these from from on: keep them
+		// decoded for the next batch (an open incident's, mostly).
+		c.pending = append(c.pending, cachedKey{key: key, from: from, events: all})
+	} else {
+		c.cache.drop(key)
+	}
+	incs := c.cfg.Fold(key, all, now)
 	kc := KeyChange{Key: key, Incidents: incs, Redirects: map[string]string{}}
 	ids := make([]string, len(old))
 	for i, sp := range old {
