@@ -198,8 +198,12 @@ func New(ctx context.Context, o Options) (_ *App, err error) {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 
+	handler := jsonErrors(mux)
+	if len(auth.Unprotected()) > 0 && !o.Insecure {
+		handler = loopbackOnly(handler)
+	}
 	a.http = &http.Server{
-		Handler:           jsonErrors(mux),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
