@@ -170,6 +170,10 @@ type Notice struct {
 	// Incident and Change it names the notice, so replicas that publish
 	// the same one collapse onto one message.
 	Seq uint64 `json:"seq"`
+	// At is how far the stream's receipt times had come when the change
+	// was made (the correlator's watermark): about now for a live
+	// change, long ago for a refold of the history (a rebuild).
+	At time.Time `json:"at,omitzero"`
 }
 
 // Notice changes.

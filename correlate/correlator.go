@@ -243,7 +243,7 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 			return err
 		}
 		for i := range kc.Notices {
-			kc.Notices[i].Seq = seq
+			kc.Notices[i].Seq, kc.Notices[i].At = seq, wm
 		}
 		notices = append(notices, kc.Notices...)
 		change.Keys = append(change.Keys, kc)

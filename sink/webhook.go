@@ -197,9 +197,14 @@ func (w *webhook) summary(n hindsight.Notice, inc *hindsight.Incident) Summary {
 	return s
 }
 
-// changedAt is when the change a notice reports happened, by event time;
-// zero when the incident does not say.
+// changedAt is when Hindsight learned of the change a notice reports: the
+// correlator's watermark when it made it (a late resolution received now
+// is news; a refold of last month is not), else, from a correlator that
+// does not say, the incident's own times; zero when nothing says.
 func changedAt(n hindsight.Notice, inc *hindsight.Incident) time.Time {
+	if !n.At.IsZero() {
+		return n.At
+	}
 	if inc == nil {
 		return time.Time{}
 	}

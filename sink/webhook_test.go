@@ -62,12 +62,18 @@ func TestWebhookSkipsOldChanges(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		resolved time.Time
+		at       time.Time // the notice's: when Hindsight learned of it
 		skip     time.Duration
 		posts    bool
 	}{
-		{"recent", recent, 0, true},
-		{"old", old, 0, false},
-		{"old, never skip", old, -1, true},
+		{"recent", recent, time.Time{}, 0, true},
+		{"old", old, time.Time{}, 0, false},
+		{"old, never skip", old, time.Time{}, -1, true},
+		// Resolved two hours ago by the alert's own time, but only
+		// received now (Alertmanager was down): news for the channel.
+		{"old, learned now", old, recent, 0, true},
+		// A refold of the history: the correlator's watermark is old.
+		{"recent, refolded from an old stream", recent, old, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := newWebhook(WebhookOptions{URL: "http://127.0.0.1:1/", SkipOlderThan: tc.skip, Timeout: 100 * time.Millisecond},
@@ -76,7 +82,7 @@ func TestWebhookSkipsOldChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 			inc := &hindsight.Incident{ID: "inc-1", StartedAt: start, ResolvedAt: &tc.resolved}
-			err = w.deliver(t.Context(), hindsight.Notice{Incident: "inc-1", Change: hindsight.NoticeResolved}, inc)
+			err = w.deliver(t.Context(), hindsight.Notice{Incident: "inc-1", Change: hindsight.NoticeResolved, At: tc.at}, inc)
 			// Posting fails (nothing listens on port 1); skipping does not.
 			if posted := err != nil; posted != tc.posts {
 				t.Fatalf("deliver = %v, want a post: %v", err, tc.posts)
