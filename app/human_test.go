@@ -128,15 +128,24 @@ func TestHumanEditsSurviveConflictsAndRebuild(t *testing.T) {
 		t.Errorf("unknown state = %d, want 400", r.status)
 	}
 
+	// A partial save changes what it names and keeps the rest; an empty
+	// field clears it.
+	if r := call(t, "PUT", draftURL, "", []byte(`{"version":2,"resolution":"Rolled back to v2.3.0.","impact":""}`)); r.status != http.StatusOK {
+		t.Fatalf("partial save = %d %s", r.status, r.body)
+	}
 	got := get(t, base, inc.ID)
+	if f := got.Postmortem.Fields; f.Resolution != "Rolled back to v2.3.0." || f.Summary != "Checkout failed for 2 minutes." ||
+		f.RootCause != "A bad config push." || len(f.ActionItems) != 1 || f.ImpactStart == nil || !f.ImpactStart.Equal(impact) || f.Impact != "" {
+		t.Fatalf("after a partial save the fields are %+v; want the resolution changed and the rest kept", f)
+	}
 	pm := got.Postmortem
-	if pm.Version != 2 || pm.State != hindsight.DraftStatePublished || pm.PublishedAt == nil || len(pm.Hidden) != 1 || pm.Hidden[0] != noise {
-		t.Fatalf("postmortem = %+v; want version 2, published, %s hidden", pm, noise)
+	if pm.Version != 3 || pm.State != hindsight.DraftStatePublished || pm.PublishedAt == nil || len(pm.Hidden) != 1 || pm.Hidden[0] != noise {
+		t.Fatalf("postmortem = %+v; want version 3, published, %s hidden", pm, noise)
 	}
 	// The stale save was refused before it reached the stream (the fold
 	// refuses the ones that race: see correlate's tests).
-	if n := len(pm.Edits); n != 4 {
-		t.Errorf("edits = %+v; want 4 acts recorded", pm.Edits)
+	if n := len(pm.Edits); n != 5 {
+		t.Errorf("edits = %+v; want 5 acts recorded", pm.Edits)
 	}
 	// Durations count from the corrected start.
 	if got.TimeToResolve == nil || *got.TimeToResolve != hindsight.Seconds(got.ResolvedAt.Sub(impact).Seconds()) {
@@ -173,7 +182,7 @@ func TestHumanEditsSurviveConflictsAndRebuild(t *testing.T) {
 		if len(incs) == 1 {
 			again = get(t, base, incs[0].ID)
 		}
-		return len(incs) == 1 && again.Postmortem.Version == 2 && len(again.Postmortem.Edits) == 4
+		return len(incs) == 1 && again.Postmortem.Version == 3 && len(again.Postmortem.Edits) == 5
 	})
 	want, _ := json.Marshal(got.Postmortem)
 	have, _ := json.Marshal(again.Postmortem)

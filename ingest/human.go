@@ -55,17 +55,18 @@ type ConflictResult struct {
 	Incident   string               `json:"incident"`
 }
 
-// draftPayload is the body of PUT …/draft: every human field, as the
-// human left them, and the version they were editing.
+// draftPayload is the body of PUT …/draft: the version the human edited,
+// and the fields they changed. A field left out (or null) keeps its
+// current value; an empty one ("", []) clears it.
 type draftPayload struct {
-	Version     *int                `json:"version"`
-	Summary     string              `json:"summary"`
-	Impact      string              `json:"impact"`
-	RootCause   string              `json:"root_cause"`
-	Resolution  string              `json:"resolution"`
-	ActionItems []actionItemPayload `json:"action_items"`
-	ImpactStart string              `json:"impact_start"`
-	Author      string              `json:"author"`
+	Version     *int                 `json:"version"`
+	Summary     *string              `json:"summary"`
+	Impact      *string              `json:"impact"`
+	RootCause   *string              `json:"root_cause"`
+	Resolution  *string              `json:"resolution"`
+	ActionItems *[]actionItemPayload `json:"action_items"`
+	ImpactStart *string              `json:"impact_start"`
+	Author      string               `json:"author"`
 }
 
 type actionItemPayload struct {
@@ -152,9 +153,8 @@ func (h *Handler) editDraft(ctx context.Context, r *http.Request, body []byte, r
 	if p.Version == nil {
 		return batch{}, badRequest(reasonMissingField, "field \"version\" is missing: send the postmortem.version you edited, so that a concurrent edit is not overwritten")
 	}
-	fields, err := p.parse(receivedAt)
-	if err != nil {
-		return batch{}, err
+	if _, err := p.parse(hindsight.PostmortemFields{}, receivedAt); err != nil {
+		return batch{}, err // the caller's mistake, whatever the incident
 	}
 	inc, d, err := h.target(ctx, r, p.Author)
 	if err != nil {
@@ -162,6 +162,12 @@ func (h *Handler) editDraft(ctx context.Context, r *http.Request, body []byte, r
 	}
 	if pm := inc.Postmortem; *p.Version != pm.Version {
 		return batch{replyStatus: http.StatusConflict, reply: conflict(inc, *p.Version)}, nil
+	}
+	// The event carries every field as it now stands, so the fold needs
+	// no earlier one, and an edit made on this version applies whole.
+	fields, err := p.parse(inc.Postmortem.Fields, receivedAt)
+	if err != nil {
+		return batch{}, err
 	}
 	if s := fields.ImpactStart; s != nil && inc.ResolvedAt != nil && s.After(*inc.ResolvedAt) {
 		return batch{}, badRequest(reasonBadValue, "field \"impact_start\": %s is after the incident resolved (%s)",
@@ -180,47 +186,61 @@ func conflict(inc *hindsight.Incident, base int) ConflictResult {
 	}
 }
 
-// parse checks the human fields and bounds them.
-func (p *draftPayload) parse(receivedAt time.Time) (hindsight.PostmortemFields, error) {
-	f := hindsight.PostmortemFields{
-		Summary: strings.TrimSpace(p.Summary), Impact: strings.TrimSpace(p.Impact),
-		RootCause: strings.TrimSpace(p.RootCause), Resolution: strings.TrimSpace(p.Resolution),
-	}
-	for name, v := range map[string]string{"summary": f.Summary, "impact": f.Impact, "root_cause": f.RootCause, "resolution": f.Resolution} {
+// parse checks the fields the payload sets and bounds them, and returns
+// cur with them applied.
+func (p *draftPayload) parse(cur hindsight.PostmortemFields, receivedAt time.Time) (hindsight.PostmortemFields, error) {
+	f := cur
+	for _, t := range []struct {
+		name string
+		in   *string
+		out  *string
+	}{{"summary", p.Summary, &f.Summary}, {"impact", p.Impact, &f.Impact}, {"root_cause", p.RootCause, &f.RootCause}, {"resolution", p.Resolution, &f.Resolution}} {
+		if t.in == nil {
+			continue
+		}
+		v := strings.TrimSpace(*t.in)
 		if len(v) > maxFieldBytes {
-			return f, badRequest(reasonBadValue, "field %q is %d bytes: at most %d", name, len(v), maxFieldBytes)
+			return f, badRequest(reasonBadValue, "field %q is %d bytes: at most %d", t.name, len(v), maxFieldBytes)
 		}
+		*t.out = v
 	}
-	if len(p.ActionItems) > 200 {
-		return f, badRequest(reasonBadValue, "field \"action_items\" has %d items: at most 200", len(p.ActionItems))
-	}
-	for i, a := range p.ActionItems {
-		item := hindsight.ActionItem{Text: strings.TrimSpace(a.Text), Owner: strings.TrimSpace(a.Owner), Done: a.Done}
-		if item.Text == "" {
-			return f, badRequest(reasonMissingField, "action_items[%d]: field \"text\" is missing or blank", i)
+	if p.ActionItems != nil {
+		items := *p.ActionItems
+		if len(items) > 200 {
+			return f, badRequest(reasonBadValue, "field \"action_items\" has %d items: at most 200", len(items))
 		}
-		if len(item.Text) > maxNoteBytes || len(item.Owner) > 200 {
-			return f, badRequest(reasonBadValue, "action_items[%d]: text or owner too long", i)
-		}
-		if s := strings.TrimSpace(a.Due); s != "" {
-			t, err := parseDay(s)
-			if err != nil {
-				return f, badRequest(reasonBadValue, "action_items[%d]: field \"due\": %q is neither a date like 2026-12-01 nor an RFC 3339 time", i, clip(s))
+		f.ActionItems = nil
+		for i, a := range items {
+			item := hindsight.ActionItem{Text: strings.TrimSpace(a.Text), Owner: strings.TrimSpace(a.Owner), Done: a.Done}
+			if item.Text == "" {
+				return f, badRequest(reasonMissingField, "action_items[%d]: field \"text\" is missing or blank", i)
 			}
-			item.Due = &t
+			if len(item.Text) > maxNoteBytes || len(item.Owner) > 200 {
+				return f, badRequest(reasonBadValue, "action_items[%d]: text or owner too long", i)
+			}
+			if s := strings.TrimSpace(a.Due); s != "" {
+				t, err := parseDay(s)
+				if err != nil {
+					return f, badRequest(reasonBadValue, "action_items[%d]: field \"due\": %q is neither a date like 2026-12-01 nor an RFC 3339 time", i, clip(s))
+				}
+				item.Due = &t
+			}
+			f.ActionItems = append(f.ActionItems, item)
 		}
-		f.ActionItems = append(f.ActionItems, item)
 	}
-	if s := strings.TrimSpace(p.ImpactStart); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return f, badRequest(reasonBadValue, "field \"impact_start\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
+	if p.ImpactStart != nil {
+		f.ImpactStart = nil
+		if s := strings.TrimSpace(*p.ImpactStart); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return f, badRequest(reasonBadValue, "field \"impact_start\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
+			}
+			t = t.UTC()
+			if err := checkTime("field \"impact_start\":", t, receivedAt); err != nil {
+				return f, badRequest(reasonBadValue, "%s", err.Error())
+			}
+			f.ImpactStart = &t
 		}
-		t = t.UTC()
-		if err := checkTime("field \"impact_start\":", t, receivedAt); err != nil {
-			return f, badRequest(reasonBadValue, "%s", err.Error())
-		}
-		f.ImpactStart = &t
 	}
 	return f, nil
 }
