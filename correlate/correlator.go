@@ -359,9 +359,12 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 			c.log.Info("incident merged or re-anchored", "incident", o.ID, "into", owner[o.Anchor])
 		}
 	}
-	published := map[string]bool{} // anchors of incidents a human published
+	// Anchors of incidents a human acted on: publishing, or changing a
+	// published postmortem, publishes it (again), so the exported copy
+	// never goes stale.
+	published := map[string]bool{}
 	for i := range added {
-		if h := added[i].Human; h != nil && added[i].Kind == hindsight.KindDraftState && h.State == hindsight.DraftStatePublished {
+		if h := added[i].Human; h != nil && added[i].Kind.IsHuman() {
 			published[h.Anchor] = true
 		}
 	}
