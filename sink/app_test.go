@@ -175,6 +175,16 @@ func TestDirectorySinkWritesThePublishedPostmortem(t *testing.T) {
 	eventually(t, 15*time.Second, "the rewritten postmortem", func() bool {
 		return strings.Contains(readFile(file), "Checkout was slow for two minutes.")
 	})
+	// Edited while published, and not published again: the file follows.
+	status, reply = call(t, "PUT", "http://"+a.Addr()+"/api/v1/incidents/"+inc.ID+"/draft",
+		[]byte(`{"version":1,"resolution":"Rolled back v2.3.1."}`))
+	if status/100 != 2 {
+		t.Fatalf("PUT draft = %d %s", status, reply)
+	}
+	eventually(t, 15*time.Second, "the file to follow an edit of the published postmortem", func() bool {
+		f := readFile(file)
+		return strings.Contains(f, "Rolled back v2.3.1.") && strings.Contains(f, "Checkout was slow for two minutes.")
+	})
 	entries, _ := os.ReadDir(out)
 	if len(entries) != 1 {
 		t.Fatalf("directory holds %d entries, want 1 (no temporary files left): %v", len(entries), entries)
