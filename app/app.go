@@ -407,6 +407,9 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		opts.Authorize, opts.Challenge = auth.API.Authorized, auth.API.Challenge
 	}
 	api.Register(mux, opts)
+	if c := auth.API; c.BearerToken != "" && c.Username == "" {
+		a.log.Warn("the web UI needs basic auth: auth.api has only a bearer token, which a browser cannot send; add username and password to auth.api to use the pages")
+	}
 	web.Register(mux, web.Options{Incidents: a.incidents, Drafts: drafts, Authorize: opts.Authorize, Challenge: opts.Challenge,
 		Watch: a.bus.WatchNotices, Logger: a.log.With("component", "web")})
 	return a.startSinks(ctx, cfg, store, durable)

@@ -189,7 +189,8 @@ func (w *webhook) summary(n hindsight.Notice, inc *hindsight.Incident) Summary {
 	if n.Change != hindsight.NoticeResolved {
 		after = ""
 	}
-	text := fmt.Sprintf("%s: %s (%s, %s)%s — %s", verb, chat(s.Title), chat(orNone(n.Service)), chat(orNone(n.Severity)), after, s.URL)
+	// Labels are untrusted too: one line each, and short.
+	text := fmt.Sprintf("%s: %s (%s, %s)%s — %s", verb, chat(s.Title), chat(clip(orNone(n.Service), 100)), chat(clip(orNone(n.Severity), 40)), after, s.URL)
 	if n.Change == hindsight.NoticeMerged && n.Into != "" {
 		text = fmt.Sprintf("Merged: %s into %s — %s", chat(n.Incident), chat(n.Into), s.URL)
 	}
