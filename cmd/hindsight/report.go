@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/api"
@@ -162,7 +164,7 @@ func printReport(w io.Writer, rep api.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tSEVERITY\tINCIDENTS\tTTD MEDIAN\tTTD P90\tTTD N\tTTR MEDIAN\tTTR P90\tTTR N")
 	for _, g := range rep.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\n", orNone(g.Service), orNone(g.Severity), g.Incidents,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\n", cell(orNone(g.Service)), cell(orNone(g.Severity)), g.Incidents,
 			seconds(g.TimeToDetect.Median), seconds(g.TimeToDetect.P90), g.TimeToDetect.Count,
 			seconds(g.TimeToResolve.Median), seconds(g.TimeToResolve.P90), g.TimeToResolve.Count)
 	}
@@ -182,4 +184,15 @@ func seconds(s *hindsight.Seconds) string {
 		return "-"
 	}
 	return hindsight.FormatDuration(s.Duration())
+}
+
+// cell keeps a label value from breaking the table: alert labels are
+// untrusted, and may hold tabs or newlines.
+func cell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
