@@ -230,15 +230,9 @@ func (p *draftPayload) parse(cur hindsight.PostmortemFields, receivedAt time.Tim
 	}
 	if p.ImpactStart != nil {
 		f.ImpactStart = nil
-		if s := strings.TrimSpace(*p.ImpactStart); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return f, badRequest(reasonBadValue, "field \"impact_start\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
-			}
-			t = t.UTC()
-			if err := checkTime("field \"impact_start\":", t, receivedAt); err != nil {
-				return f, badRequest(reasonBadValue, "%s", err.Error())
-			}
+		if t, set, err := timeField("impact_start", *p.ImpactStart, receivedAt); err != nil {
+			return f, err
+		} else if set {
 			f.ImpactStart = &t
 		}
 	}
@@ -319,15 +313,10 @@ func (h *Handler) declare(ctx context.Context, r *http.Request, body []byte, rec
 		return batch{}, badRequest(reasonBadValue, "title (500 bytes), service (200), description (%d) or labels (50) too long", maxNoteBytes)
 	}
 	start := receivedAt
-	if s := strings.TrimSpace(p.Start); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return batch{}, badRequest(reasonBadValue, "field \"start\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
-		}
-		start = t.UTC()
-		if err := checkTime("field \"start\":", start, receivedAt); err != nil {
-			return batch{}, badRequest(reasonBadValue, "%s", err.Error())
-		}
+	if t, set, err := timeField("start", p.Start, receivedAt); err != nil {
+		return batch{}, err
+	} else if set {
+		start = t
 	}
 	labels := map[string]string{}
 	for k, v := range p.Labels {
@@ -385,15 +374,10 @@ func (h *Handler) end(ctx context.Context, r *http.Request, body []byte, receive
 		return batch{}, err
 	}
 	at := receivedAt
-	if s := strings.TrimSpace(p.Time); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return batch{}, badRequest(reasonBadValue, "field \"time\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
-		}
-		at = t.UTC()
-		if err := checkTime("field \"time\":", at, receivedAt); err != nil {
-			return batch{}, badRequest(reasonBadValue, "%s", err.Error())
-		}
+	if t, set, err := timeField("time", p.Time, receivedAt); err != nil {
+		return batch{}, err
+	} else if set {
+		at = t
 	}
 	inc, d, err := h.target(ctx, r, p.Author)
 	if err != nil {

@@ -42,15 +42,10 @@ func parseNote(body []byte, receivedAt time.Time) (note, error) {
 	if len(n.text) > maxNoteBytes {
 		return note{}, badRequest(reasonBadValue, "field \"text\" is %d bytes: at most %d", len(n.text), maxNoteBytes)
 	}
-	if s := strings.TrimSpace(p.Time); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return note{}, badRequest(reasonBadValue, "field \"time\": %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", clip(s))
-		}
-		n.time = t.UTC()
-		if err := checkTime("field \"time\":", n.time, receivedAt); err != nil {
-			return note{}, badRequest(reasonBadValue, "%s", err.Error())
-		}
+	if t, set, err := timeField("time", p.Time, receivedAt); err != nil {
+		return note{}, err
+	} else if set {
+		n.time = t
 	}
 	return n, nil
 }

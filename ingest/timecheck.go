@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,4 +27,22 @@ func checkTime(field string, t, receivedAt time.Time) error {
 			t.UTC().Format(time.RFC3339), MaxFutureSkew, receivedAt.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// timeField parses the optional RFC 3339 time of a human's request body
+// (field name, value s) and checks it is plausible; set is false when s is
+// blank. Errors are *requestError.
+func timeField(name, s string, receivedAt time.Time) (t time.Time, set bool, err error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return time.Time{}, false, nil
+	}
+	t, err = time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false, badRequest(reasonBadValue, "field %q: %q is not an RFC 3339 time like 2026-11-20T10:42:00Z", name, clip(s))
+	}
+	t = t.UTC()
+	if err := checkTime(fmt.Sprintf("field %q:", name), t, receivedAt); err != nil {
+		return time.Time{}, false, badRequest(reasonBadValue, "%s", err.Error())
+	}
+	return t, true, nil
 }
