@@ -170,6 +170,11 @@ type Notice struct {
 	// Incident and Change it names the notice, so replicas that publish
 	// the same one collapse onto one message.
 	Seq uint64 `json:"seq"`
+	// Mark names the change independently of how the stream was cut
+	// into batches, where the incident says: the time it opened,
+	// resolved, reopened or was published, the incident it merged into;
+	// "" for an update (Seq names it then).
+	Mark string `json:"mark,omitempty"`
 	// At is how far the stream's receipt times had come when the change
 	// was made (the correlator's watermark): about now for a live
 	// change, long ago for a refold of the history (a rebuild).

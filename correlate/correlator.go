@@ -384,11 +384,15 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 		default:
 			n.Change = hindsight.NoticeUpdated
 		}
+		n.Mark = noticeMark(inc, n.Change)
 		kc.Notices = append(kc.Notices, n)
 		if inc.Postmortem.State == hindsight.DraftStatePublished {
 			for _, a := range inc.Alerts {
 				if published[occurrenceOf(a)] {
 					n.Change = hindsight.NoticePublished
+					// Each human act on a published postmortem is a new
+					// version of it: the last act names it.
+					n.Mark = noticeMark(inc, n.Change)
 					kc.Notices = append(kc.Notices, n)
 					break
 				}
@@ -397,7 +401,7 @@ func (c *Correlator) refold(key string, added []hindsight.Event, seeds []Span, n
 	}
 	for _, id := range kc.Removed {
 		if into := kc.Redirects[id]; into != "" && was[id].Opened() {
-			kc.Notices = append(kc.Notices, hindsight.Notice{Incident: id, Key: key, Change: hindsight.NoticeMerged, Into: into, Status: was[id]})
+			kc.Notices = append(kc.Notices, hindsight.Notice{Incident: id, Key: key, Change: hindsight.NoticeMerged, Into: into, Status: was[id], Mark: into})
 		}
 	}
 	var resolved []hindsight.Incident
@@ -449,4 +453,29 @@ func latest(a, b time.Time) time.Time {
 func occurrenceOf(a hindsight.AlertSummary) string {
 	d := hindsight.AlertDetails{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt}
 	return d.OccurrenceID()
+}
+
+// noticeMark names a change of inc by what the incident records, so that
+// replicas folding the same stream in different batches name it alike.
+func noticeMark(inc *hindsight.Incident, change string) string {
+	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	switch change {
+	case hindsight.NoticeOpened:
+		return inc.Anchor
+	case hindsight.NoticeResolved:
+		if inc.ResolvedAt != nil {
+			return stamp(*inc.ResolvedAt)
+		}
+	case hindsight.NoticeReopened:
+		for i := len(inc.Lifecycle) - 1; i >= 0; i-- {
+			if inc.Lifecycle[i].Status == "reopened" {
+				return stamp(inc.Lifecycle[i].Time)
+			}
+		}
+	case hindsight.NoticePublished:
+		if n := len(inc.Postmortem.Edits); n > 0 {
+			return inc.Postmortem.Edits[n-1].EventID
+		}
+	}
+	return ""
 }

@@ -86,3 +86,49 @@ hindsight_correlate_events_deduplicated_total 8
 		t.Fatal(err)
 	}
 }
+
+// Two replicas that cut the same stream into different batches name each
+// opening, resolution, reopening and merge alike, so the notices stream
+// keeps one message for each.
+func TestNoticeMarksDoNotDependOnBatches(t *testing.T) {
+	stream := []hindsight.Event{
+		firing("a", "X", 0, 0), resolved("a", "X", 0, 5),
+		firing("a", "X", 8, 8), resolved("a", "X", 8, 12),
+		firing("b", "Y", 40, 40), resolved("b", "Y", 40, 45),
+		firing("c", "Z", 20, 46), resolved("c", "Z", 20, 47),
+	}
+	marks := func(cut int) map[string]bool {
+		c, _, _ := newCorrelator(t)
+		got := map[string]bool{}
+		c.Notify(func(_ context.Context, ns []hindsight.Notice) {
+			for _, n := range ns {
+				if n.Change != hindsight.NoticeUpdated {
+					if n.Mark == "" {
+						t.Errorf("%s notice of %s has no mark", n.Change, n.Incident)
+					}
+					got[n.Incident+"|"+n.Change+"|"+n.Mark] = true
+				}
+			}
+		})
+		for i := 0; i < len(stream); i += cut {
+			end := min(i+cut, len(stream))
+			if err := c.Apply(context.Background(), stream[i:end], uint64(end)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	// The replica that folds event by event sees every intermediate
+	// state; the other sees fewer (an alert that fired and resolved in
+	// one batch is one change), but each of its changes has the same ID
+	// in both.
+	one, two := marks(1), marks(2)
+	for id := range two {
+		if !one[id] {
+			t.Errorf("notice %s of the replica folding by twos has another ID in the one folding one by one", id)
+		}
+	}
+	if len(two) < 3 {
+		t.Fatalf("%d notices: %v", len(two), two)
+	}
+}

@@ -27,15 +27,16 @@ import (
 // every published postmortem whose file is missing at startup); one that
 // cannot (a webhook) misses that message.
 //
-// Nats-Msg-Id is incident|change|seq, seq being the stream sequence of the
-// batch that made the change. Two correlator replicas that fold the same
-// events in the same batches publish the same IDs and the stream keeps one
-// message. Batches follow delivery timing, though: replicas that cut the
-// stream into different batches (one catching up, say) give the same
-// change different sequences, and the stream keeps both. Sinks must
-// tolerate a repeated notice; a correlator that folds the stream from the
-// start (a new replica, hindsight rebuild on a running serve) publishes a
-// notice for every change in its history.
+// Nats-Msg-Id is incident|change|mark, the mark naming the change by what
+// the incident records (when it opened, resolved, reopened, the human act
+// that published it, the incident it merged into), so two correlator
+// replicas publish the same ID for the same change however they cut the
+// stream into batches, and the stream keeps one message. An update has no
+// such mark: its ID is incident|updated|seq, seq being the stream
+// sequence of the batch, and replicas that batch differently publish it
+// twice. Sinks must tolerate a repeated notice; a correlator that folds
+// the stream from the start (a new replica, hindsight rebuild on a
+// running serve) publishes a notice for every change in its history.
 const (
 	// NoticeStreamName is the stream that keeps notices for the sinks'
 	// durable consumers.
@@ -101,8 +102,12 @@ func (b *Bus) OpenNotices(ctx context.Context, o NoticeStreamOptions) error {
 	return nil
 }
 
-// NoticeMsgID is the Nats-Msg-Id of a notice: incident|change|seq.
+// NoticeMsgID is the Nats-Msg-Id of a notice: incident|change|mark, or
+// incident|change|seq when the notice has no mark.
 func NoticeMsgID(n hindsight.Notice) string {
+	if n.Mark != "" {
+		return n.Incident + "|" + n.Change + "|" + n.Mark
+	}
 	return fmt.Sprintf("%s|%s|%d", n.Incident, n.Change, n.Seq)
 }
 
