@@ -253,6 +253,13 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 		c.cache.clear()
 		return fmt.Errorf("commit batch ending at seq %d: %w", seq, err)
 	}
+	committed := time.Now()
+	for _, ke := range change.Events {
+		c.metrics.visibility.Observe(committed.Sub(ke.Event.ReceivedAt).Seconds())
+	}
+	for _, ke := range change.Deploys {
+		c.metrics.visibility.Observe(committed.Sub(ke.Event.ReceivedAt).Seconds())
+	}
 	for _, p := range c.pending {
 		if replaced[p.key] {
 			c.cache.drop(p.key)

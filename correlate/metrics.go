@@ -11,6 +11,7 @@ type metrics struct {
 	duplicates    prometheus.Counter
 	timeToDetect  *prometheus.HistogramVec
 	timeToResolve *prometheus.HistogramVec
+	visibility    prometheus.Histogram
 }
 
 // durationBuckets span a blip to a long outage, in seconds.
@@ -36,9 +37,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Incident resolved minus incident start, observed when an incident resolves.",
 			Buckets: durationBuckets,
 		}, []string{"severity"}),
+		visibility: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hindsight_correlate_visibility_seconds",
+			Help:    "From an event's receipt at ingest to the commit that put it on its incident's timeline, per new event: how stale the incidents are. Events replayed from an old stream (a rebuild, a new replica) count in the top bucket.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.timeToDetect, m.timeToResolve} {
+		for _, c := range []prometheus.Collector{m.applied, m.duplicates, m.timeToDetect, m.timeToResolve, m.visibility} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
