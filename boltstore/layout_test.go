@@ -111,7 +111,8 @@ func TestIncidentListsKeptApart(t *testing.T) {
 	inc.Timeline = slices.Delete(inc.Timeline, 3, 4)
 	inc.Timeline = append(inc.Timeline, entry("x", base.Add(2*time.Minute), hindsight.KindAlertFiring), entry("y", base.Add(3*time.Minute), hindsight.KindNote))
 	inc.Alerts = append(slices.Clone(inc.Alerts), alert("f3", base.Add(time.Hour)))
-	inc.Status = hindsight.StatusResolved
+	end := base.Add(2 * time.Hour)
+	inc.Alerts[0].EndsAt = &end
 	commit(inc)
 	// Out of the store's order, or with two entries of one key: kept in
 	// the incident, and back apart when in order again.
@@ -122,6 +123,13 @@ func TestIncidentListsKeptApart(t *testing.T) {
 	commit(inc)
 	commit(sorted)
 	inc = sorted
+	inc.Timeline = slices.Clone(inc.Timeline)
+	inc.Timeline[0].Labels = map[string]string{"service": "checkout", "pod": "a"}
+	commit(inc)
+	inc.Status = hindsight.StatusResolved
+	commit(inc)
+	inc.Timeline = slices.Clone(inc.Timeline[1:])
+	commit(inc)
 	// The incident goes, merged into another.
 	other := incident("other", base.Add(-time.Hour), hindsight.StatusResolved)
 	other.Timeline = []hindsight.TimelineEntry{entry("o", base, hindsight.KindAlertFiring)}

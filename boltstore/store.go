@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"os"
 	"runtime"
@@ -59,7 +60,21 @@ var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	// mu serialises Commit and guards written.
+	mu   sync.Mutex
+	seed maphash.Seed
+	// written is what the sub-buckets of open and pending incidents
+	// hold, as Commit last wrote them: a hash of each entry by key. A
+	// commit then encodes and writes only the entries whose hash
+	// changed, and deletes those gone, instead of encoding the whole list
+	// and comparing it with the stored one.
+	written map[string]*writtenLists
 }
+
+// writtenLists are the entry hashes of an incident's lists kept apart,
+// by key; nil for a list the head keeps.
+type writtenLists struct{ timeline, alerts map[string]uint64 }
 
 var _ correlate.Store = (*Store)(nil)
 
@@ -183,10 +198,58 @@ func decodeSpan(key string, k, v []byte) (correlate.Span, error) {
 // Commit implements correlate.Store: events, incidents, redirects and the
 // stream position, in one transaction.
 func (s *Store) Commit(c correlate.Change) error {
-	enc, err := encode(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc, err := s.encode(c, s.written)
 	if err != nil {
 		return err
 	}
+	err = s.commit(c, enc)
+	if errors.Is(err, errStale) {
+		// A list written as a change to what it held is not there: do
+		// it again from the stored lists.
+		s.written = map[string]*writtenLists{}
+		if enc, err = s.encode(c, nil); err != nil {
+			return err
+		}
+		err = s.commit(c, enc)
+	}
+	if err != nil {
+		s.written = map[string]*writtenLists{}
+		return err
+	}
+	s.remember(c, enc)
+	return nil
+}
+
+// remember records the lists a commit wrote, for the open and pending
+// incidents: the ones that grow.
+func (s *Store) remember(c correlate.Change, enc encoded) {
+	for i, kc := range c.Keys {
+		for _, id := range kc.Replaced {
+			delete(s.written, id)
+		}
+		for j := range kc.Incidents {
+			inc, e := &kc.Incidents[j], &enc.incidents[i][j]
+			if inc.Status != hindsight.StatusOpen && inc.Status != hindsight.StatusPending {
+				delete(s.written, inc.ID)
+				continue
+			}
+			s.written[inc.ID] = &writtenLists{timeline: e.timeline.written(), alerts: e.alerts.written()}
+		}
+	}
+	if len(s.written) > maxWritten {
+		s.written = map[string]*writtenLists{}
+	}
+}
+
+// maxWritten bounds the incidents Store.written keeps.
+const maxWritten = 10_000
+
+// errStale: a list to change is not in the file (see Store.written).
+var errStale = errors.New("a list kept apart is not where the last commit left it")
+
+func (s *Store) commit(c correlate.Change, enc encoded) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
 		deploys := tx.Bucket(bucketDeploys)
@@ -269,7 +332,9 @@ type encoded struct {
 	incidents       [][]encodedIncident // per KeyChange
 }
 
-func encode(c correlate.Change) (encoded, error) {
+// encode encodes c. With written, the lists of the incidents it knows
+// are encoded as changes to what the file holds; without, whole.
+func (s *Store) encode(c correlate.Change, written map[string]*writtenLists) (encoded, error) {
 	e := encoded{deploys: make([][]byte, len(c.Deploys)), events: make([][]byte, len(c.Events)), incidents: make([][]encodedIncident, len(c.Keys))}
 	type job struct {
 		v   any
@@ -283,22 +348,53 @@ func encode(c correlate.Change) (encoded, error) {
 	for i := range c.Events {
 		jobs = append(jobs, job{&c.Events[i].Event, &e.events[i], c.Events[i].Event.ID})
 	}
+	// An incident that comes twice in this change, or that one of its
+	// keys drops while another keeps it, is written whole: the delta
+	// assumes the file holds what the last commit wrote.
+	count, whole := map[string]int{}, map[string]bool{}
+	for _, kc := range c.Keys {
+		for j := range kc.Incidents {
+			count[kc.Incidents[j].ID]++
+		}
+	}
+	for _, kc := range c.Keys {
+		stays := make(map[string]bool, len(kc.Incidents))
+		for j := range kc.Incidents {
+			stays[kc.Incidents[j].ID] = true
+			if count[kc.Incidents[j].ID] > 1 {
+				whole[kc.Incidents[j].ID] = true
+			}
+		}
+		for _, id := range kc.Replaced {
+			if !stays[id] {
+				whole[id] = true
+			}
+		}
+	}
+	var h maphash.Hash
+	h.SetSeed(s.seed)
 	for i := range c.Keys {
 		e.incidents[i] = make([]encodedIncident, len(c.Keys[i].Incidents))
 		for j := range c.Keys[i].Incidents {
 			inc, out := &c.Keys[i].Incidents[j], &e.incidents[i][j]
 			l := layout(inc)
-			out.timeline.keys, out.alerts.keys = l.timeline, l.alerts
 			jobs = append(jobs, job{&l.head, &out.head, inc.ID})
+			var prev *writtenLists
+			if !whole[inc.ID] {
+				prev = written[inc.ID]
+			}
+			if prev == nil {
+				prev = &writtenLists{}
+			}
 			if l.timeline != nil {
-				out.timeline.values = make([][]byte, len(inc.Timeline))
-				for k := range inc.Timeline {
+				out.timeline.plan(l.timeline, prev.timeline, func(k int) uint64 { return hashEntry(&h, &inc.Timeline[k]) })
+				for _, k := range out.timeline.encode {
 					jobs = append(jobs, job{&inc.Timeline[k], &out.timeline.values[k], inc.ID})
 				}
 			}
 			if l.alerts != nil {
-				out.alerts.values = make([][]byte, len(inc.Alerts))
-				for k := range inc.Alerts {
+				out.alerts.plan(l.alerts, prev.alerts, func(k int) uint64 { return hashAlert(&h, &inc.Alerts[k]) })
+				for _, k := range out.alerts.encode {
 					jobs = append(jobs, job{&inc.Alerts[k], &out.alerts.values[k], inc.ID})
 				}
 			}
@@ -390,7 +486,140 @@ type encodedIncident struct {
 
 // encodedList is a list kept apart: its keys and values; keys is nil
 // when the head keeps the list.
-type encodedList struct{ keys, values [][]byte }
+//
+// A delta list is a change to what the file holds (Store.written): only
+// the values of the entries new or changed are set, the others nil, and
+// gone are the keys to delete. Otherwise every value is set, and putList
+// compares them with the stored ones.
+type encodedList struct {
+	keys, values [][]byte
+	delta        bool
+	gone         []string
+	hashes       []uint64
+	prev         map[string]uint64
+	encode       []int // the entries to encode
+}
+
+// plan sets l's keys and the entries to encode, against prev if known.
+func (l *encodedList) plan(keys [][]byte, prev map[string]uint64, hash func(int) uint64) {
+	l.keys, l.values, l.hashes, l.prev = keys, make([][]byte, len(keys)), make([]uint64, len(keys)), prev
+	l.delta = prev != nil
+	found := 0
+	for k := range keys {
+		l.hashes[k] = hash(k)
+		if h, ok := prev[string(keys[k])]; ok {
+			found++
+			if h == l.hashes[k] {
+				continue
+			}
+		}
+		l.encode = append(l.encode, k)
+	}
+	if found < len(prev) {
+		now := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			now[string(k)] = true
+		}
+		for k := range prev {
+			if !now[k] {
+				l.gone = append(l.gone, k)
+			}
+		}
+	}
+}
+
+// written is the hashes of l as the file holds it once l is written.
+func (l *encodedList) written() map[string]uint64 {
+	if l.keys == nil {
+		return nil
+	}
+	m := l.prev
+	if m == nil {
+		m = make(map[string]uint64, len(l.keys))
+	}
+	for _, k := range l.gone {
+		delete(m, k)
+	}
+	for _, k := range l.encode {
+		m[string(l.keys[k])] = l.hashes[k]
+	}
+	return m
+}
+
+// hashEntry and hashAlert hash every field that goes into the JSON of an
+// entry (TestHashesCoverEveryField checks that they know them all).
+func hashEntry(h *maphash.Hash, e *hindsight.TimelineEntry) uint64 {
+	h.Reset()
+	hashString(h, e.ID)
+	hashTime(h, &e.Time)
+	hashString(h, string(e.Kind))
+	hashString(h, string(e.Source))
+	hashString(h, e.Summary)
+	hashString(h, e.Reason)
+	hashBool(h, e.Detection)
+	hashLabels(h, e.Labels)
+	hashString(h, e.URL)
+	hashBool(h, e.Hidden)
+	return h.Sum64()
+}
+
+func hashAlert(h *maphash.Hash, a *hindsight.AlertSummary) uint64 {
+	h.Reset()
+	hashString(h, a.Name)
+	hashString(h, a.Fingerprint)
+	hashString(h, a.Severity)
+	hashString(h, a.Instance)
+	hashLabels(h, a.Labels)
+	hashString(h, a.Summary)
+	hashTime(h, &a.StartsAt)
+	hashBool(h, a.EndsAt != nil)
+	if a.EndsAt != nil {
+		hashTime(h, a.EndsAt)
+	}
+	hashTime(h, &a.ReceivedAt)
+	hashString(h, a.GeneratorURL)
+	hashString(h, a.RunbookURL)
+	hashString(h, a.DashboardURL)
+	return h.Sum64()
+}
+
+func hashString(h *maphash.Hash, s string) {
+	hashInt(h, int64(len(s)))
+	h.WriteString(s)
+}
+
+func hashInt(h *maphash.Hash, n int64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+}
+
+func hashBool(h *maphash.Hash, b bool) {
+	if b {
+		h.WriteByte(1)
+	} else {
+		h.WriteByte(0)
+	}
+}
+
+// hashTime: the instant and the offset are what its JSON says.
+func hashTime(h *maphash.Hash, t *time.Time) {
+	_, off := t.Zone()
+	hashInt(h, t.Unix())
+	hashInt(h, int64(t.Nanosecond()))
+	hashInt(h, int64(off))
+}
+
+// hashLabels hashes a map in no order: the sum of its pairs' hashes.
+func hashLabels(h *maphash.Hash, m map[string]string) {
+	hashBool(h, m == nil)
+	hashInt(h, int64(len(m)))
+	var sum uint64
+	for k, v := range m {
+		sum += maphash.Comparable(h.Seed(), [2]string{k, v})
+	}
+	hashInt(h, int64(sum))
+}
 
 // encodeIncident encodes one incident, on the caller's goroutine.
 func encodeIncident(inc *hindsight.Incident) (encodedIncident, error) {
@@ -429,12 +658,31 @@ func putList(parent *bolt.Bucket, id []byte, l encodedList) error {
 		}
 		return nil
 	}
-	b, err := parent.CreateBucketIfNotExists(id)
-	if err != nil {
-		return err
+	b := parent.Bucket(id)
+	if b == nil && l.delta && len(l.prev) > 0 {
+		return errStale
+	}
+	if b == nil {
+		var err error
+		if b, err = parent.CreateBucket(id); err != nil {
+			return err
+		}
 	}
 	// Entries mostly come at the end (time order): fill pages up.
 	b.FillPercent = 0.9
+	if l.delta {
+		for _, k := range l.gone {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for _, i := range l.encode {
+			if err := b.Put(l.keys[i], l.values[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Both sides are sorted: a merge finds what to write and to delete,
 	// done after the cursor is through (bbolt's cursors do not survive
 	// a Put).
