@@ -37,6 +37,16 @@
 // (an empty file is what a crash right after creating it leaves); the
 // correlator then folds the stream from its first event.
 //
+// An incident is stored as its head (bucket incidents) and, one value
+// per entry, its timeline and alerts (a sub-bucket per incident in
+// buckets timelines and alerts, keyed in the order the correlator sorts
+// them), so that a commit writes the entries a batch added, changed or
+// removed rather than the whole incident: during an alert storm an open
+// incident grows by thousands of entries and is refolded on every batch.
+// Store remembers a hash of each entry of its open and pending incidents
+// and encodes only the entries whose hash changed. Schema version 3; Open
+// migrates a file of version 2 in place, in one transaction.
+//
 // Keys are byte-sorted, so time-ordered keys start with the big-endian
 // Unix nanoseconds of the time. Times before 1970 sort first.
 package boltstore

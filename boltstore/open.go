@@ -1,8 +1,10 @@
 package boltstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,7 +101,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, path: path, seed: maphash.MakeSeed(), written: map[string]*writtenLists{}}, nil
 }
 
 // check verifies an existing file while holding a shared lock on it, so
@@ -177,6 +179,9 @@ func initOrCheckLayout(path string, db *bolt.DB) (err error) {
 			return tx.Bucket(bucketMeta).Put(keySchema, []byte(schemaVersion))
 		})
 	}
+	if err := migrate(db); err != nil {
+		return damaged(path, "it cannot be migrated from schema version 2 (%v)", err)
+	}
 	return db.View(func(tx *bolt.Tx) error {
 		var missing []string
 		for _, b := range buckets {
@@ -209,3 +214,53 @@ func initOrCheckLayout(path string, db *bolt.DB) (err error) {
 }
 
 var errStop = errors.New("stop")
+
+// migrate brings a file of schema version 2 to this one, in one
+// transaction: each incident's timeline entries and alerts move out of
+// its JSON into the sub-buckets of timelines and alerts (see layout). A
+// file of any other version is left to the checks.
+func migrate(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || string(meta.Get(keySchema)) != "2" {
+			return nil
+		}
+		incs := tx.Bucket(bucketIncidents)
+		if incs == nil {
+			return nil // the checks say what is missing
+		}
+		for _, b := range [][]byte{bucketTimelines, bucketAlerts} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		var ids [][]byte
+		if err := incs.ForEach(func(k, _ []byte) error {
+			ids = append(ids, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		timelines, alerts := tx.Bucket(bucketTimelines), tx.Bucket(bucketAlerts)
+		for _, id := range ids {
+			inc, err := decodeIncident(incs.Get(id))
+			if err != nil {
+				return fmt.Errorf("incident %s: %w", id, err)
+			}
+			e, err := encodeIncident(inc)
+			if err != nil {
+				return fmt.Errorf("incident %s: %w", id, err)
+			}
+			if err := incs.Put(id, e.head); err != nil {
+				return err
+			}
+			if err := putList(timelines, id, e.timeline); err != nil {
+				return err
+			}
+			if err := putList(alerts, id, e.alerts); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, []byte(schemaVersion))
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"os"
 	"runtime"
@@ -24,7 +25,9 @@ var (
 	bucketMeta       = []byte("meta")
 	bucketEventIndex = []byte("event_index") // event ID -> key
 	bucketKeys       = []byte("keys")        // key -> {events: time|id -> event, incidents: id -> ""}
-	bucketIncidents  = []byte("incidents")   // id -> incident JSON
+	bucketIncidents  = []byte("incidents")   // id -> incident JSON, without what timelines and alerts keep
+	bucketTimelines  = []byte("timelines")   // id -> {entryKey -> timeline entry JSON}
+	bucketAlerts     = []byte("alerts")      // id -> {alertKey -> alert JSON}
 	bucketByStart    = []byte("by_start")    // start|id -> ""
 	bucketOpen       = []byte("open")        // id -> ""
 	bucketRedirects  = []byte("redirects")   // old id -> new id
@@ -42,20 +45,36 @@ var (
 )
 
 // schemaVersion 2: deploys kept apart by time (for Enrich), open_after's
-// pending keys and the event-time watermark.
-const schemaVersion = "2"
+// pending keys and the event-time watermark. 3: an incident's timeline
+// entries and alerts kept apart from it, one value each (see layout);
+// Open migrates a file of schema 2 in place.
+const schemaVersion = "3"
 
 // FileName is the state file's name in the data directory.
 const FileName = "hindsight.db"
 
 // buckets are the top-level buckets every state file has.
-var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketByStart, bucketOpen, bucketRedirects, bucketDeploys, bucketPending}
+var buckets = [][]byte{bucketMeta, bucketEventIndex, bucketKeys, bucketIncidents, bucketTimelines, bucketAlerts, bucketByStart, bucketOpen, bucketRedirects, bucketDeploys, bucketPending}
 
 // Store is the bbolt file.
 type Store struct {
 	db   *bolt.DB
 	path string
+
+	// mu serialises Commit and guards written.
+	mu   sync.Mutex
+	seed maphash.Seed
+	// written is what the sub-buckets of open and pending incidents
+	// hold, as Commit last wrote them: a hash of each entry by key. A
+	// commit then encodes and writes only the entries whose hash
+	// changed, and deletes those gone, instead of encoding the whole list
+	// and comparing it with the stored one.
+	written map[string]*writtenLists
 }
+
+// writtenLists are the entry hashes of an incident's lists kept apart,
+// by key; nil for a list the head keeps.
+type writtenLists struct{ timeline, alerts map[string]uint64 }
 
 var _ correlate.Store = (*Store)(nil)
 
@@ -179,10 +198,58 @@ func decodeSpan(key string, k, v []byte) (correlate.Span, error) {
 // Commit implements correlate.Store: events, incidents, redirects and the
 // stream position, in one transaction.
 func (s *Store) Commit(c correlate.Change) error {
-	enc, err := encode(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc, err := s.encode(c, s.written)
 	if err != nil {
 		return err
 	}
+	err = s.commit(c, enc)
+	if errors.Is(err, errStale) {
+		// A list written as a change to what it held is not there: do
+		// it again from the stored lists.
+		s.written = map[string]*writtenLists{}
+		if enc, err = s.encode(c, nil); err != nil {
+			return err
+		}
+		err = s.commit(c, enc)
+	}
+	if err != nil {
+		s.written = map[string]*writtenLists{}
+		return err
+	}
+	s.remember(c, enc)
+	return nil
+}
+
+// remember records the lists a commit wrote, for the open and pending
+// incidents: the ones that grow.
+func (s *Store) remember(c correlate.Change, enc encoded) {
+	for i, kc := range c.Keys {
+		for _, id := range kc.Replaced {
+			delete(s.written, id)
+		}
+		for j := range kc.Incidents {
+			inc, e := &kc.Incidents[j], &enc.incidents[i][j]
+			if inc.Status != hindsight.StatusOpen && inc.Status != hindsight.StatusPending {
+				delete(s.written, inc.ID)
+				continue
+			}
+			s.written[inc.ID] = &writtenLists{timeline: e.timeline.written(), alerts: e.alerts.written()}
+		}
+	}
+	if len(s.written) > maxWritten {
+		s.written = map[string]*writtenLists{}
+	}
+}
+
+// maxWritten bounds the incidents Store.written keeps.
+const maxWritten = 10_000
+
+// errStale: a list to change is not in the file (see Store.written).
+var errStale = errors.New("a list kept apart is not where the last commit left it")
+
+func (s *Store) commit(c correlate.Change, enc encoded) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
 		deploys := tx.Bucket(bucketDeploys)
@@ -262,11 +329,13 @@ func (s *Store) Commit(c correlate.Change) error {
 // itself runs on one.
 type encoded struct {
 	deploys, events [][]byte
-	incidents       [][][]byte // per KeyChange
+	incidents       [][]encodedIncident // per KeyChange
 }
 
-func encode(c correlate.Change) (encoded, error) {
-	e := encoded{deploys: make([][]byte, len(c.Deploys)), events: make([][]byte, len(c.Events)), incidents: make([][][]byte, len(c.Keys))}
+// encode encodes c. With written, the lists of the incidents it knows
+// are encoded as changes to what the file holds; without, whole.
+func (s *Store) encode(c correlate.Change, written map[string]*writtenLists) (encoded, error) {
+	e := encoded{deploys: make([][]byte, len(c.Deploys)), events: make([][]byte, len(c.Events)), incidents: make([][]encodedIncident, len(c.Keys))}
 	type job struct {
 		v   any
 		out *[]byte
@@ -279,10 +348,56 @@ func encode(c correlate.Change) (encoded, error) {
 	for i := range c.Events {
 		jobs = append(jobs, job{&c.Events[i].Event, &e.events[i], c.Events[i].Event.ID})
 	}
+	// An incident that comes twice in this change, or that one of its
+	// keys drops while another keeps it, is written whole: the delta
+	// assumes the file holds what the last commit wrote.
+	count, whole := map[string]int{}, map[string]bool{}
+	for _, kc := range c.Keys {
+		for j := range kc.Incidents {
+			count[kc.Incidents[j].ID]++
+		}
+	}
+	for _, kc := range c.Keys {
+		stays := make(map[string]bool, len(kc.Incidents))
+		for j := range kc.Incidents {
+			stays[kc.Incidents[j].ID] = true
+			if count[kc.Incidents[j].ID] > 1 {
+				whole[kc.Incidents[j].ID] = true
+			}
+		}
+		for _, id := range kc.Replaced {
+			if !stays[id] {
+				whole[id] = true
+			}
+		}
+	}
+	var h maphash.Hash
+	h.SetSeed(s.seed)
 	for i := range c.Keys {
-		e.incidents[i] = make([][]byte, len(c.Keys[i].Incidents))
+		e.incidents[i] = make([]encodedIncident, len(c.Keys[i].Incidents))
 		for j := range c.Keys[i].Incidents {
-			jobs = append(jobs, job{&c.Keys[i].Incidents[j], &e.incidents[i][j], c.Keys[i].Incidents[j].ID})
+			inc, out := &c.Keys[i].Incidents[j], &e.incidents[i][j]
+			l := layout(inc)
+			jobs = append(jobs, job{&l.head, &out.head, inc.ID})
+			var prev *writtenLists
+			if !whole[inc.ID] {
+				prev = written[inc.ID]
+			}
+			if prev == nil {
+				prev = &writtenLists{}
+			}
+			if l.timeline != nil {
+				out.timeline.plan(l.timeline, prev.timeline, func(k int) uint64 { return hashEntry(&h, &inc.Timeline[k]) })
+				for _, k := range out.timeline.encode {
+					jobs = append(jobs, job{&inc.Timeline[k], &out.timeline.values[k], inc.ID})
+				}
+			}
+			if l.alerts != nil {
+				out.alerts.plan(l.alerts, prev.alerts, func(k int) uint64 { return hashAlert(&h, &inc.Alerts[k]) })
+				for _, k := range out.alerts.encode {
+					jobs = append(jobs, job{&inc.Alerts[k], &out.alerts.values[k], inc.ID})
+				}
+			}
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), 1+len(jobs)/256)
@@ -306,6 +421,382 @@ func encode(c correlate.Change) (encoded, error) {
 	return e, errors.Join(errs...)
 }
 
+// An incident is stored as its head, in bucket incidents, and its
+// timeline entries and alerts apart, one value each, in a sub-bucket of
+// timelines and of alerts named by its ID: an open incident grows by
+// entries on every batch during a storm, and a commit then writes the
+// entries the batch added or changed, not the whole incident again.
+//
+// Entries are keyed in the order the correlator sorts them, so reading a
+// sub-bucket in key order gives the list back as it was: a timeline by
+// time, correlate.KindOrder and event ID (entryKey), alerts by start and
+// occurrence ID (alertKey). A list whose keys do not strictly increase
+// (two entries with one key, or an order the store does not know) stays
+// in the head, as do empty ones; a sub-bucket exists only for a list kept
+// apart, and the head then has that list null.
+type incidentLayout struct {
+	head hindsight.Incident
+	// timeline and alerts are the keys of the lists kept apart; nil for
+	// a list the head keeps.
+	timeline, alerts [][]byte
+}
+
+func layout(inc *hindsight.Incident) incidentLayout {
+	l := incidentLayout{head: *inc}
+	if l.timeline = sortedKeys(len(inc.Timeline), func(i int) []byte { return entryKey(&inc.Timeline[i]) }); l.timeline != nil {
+		l.head.Timeline = nil
+	}
+	if l.alerts = sortedKeys(len(inc.Alerts), func(i int) []byte { return alertKey(&inc.Alerts[i]) }); l.alerts != nil {
+		l.head.Alerts = nil
+	}
+	return l
+}
+
+// sortedKeys returns the n keys key gives, or nil if there are none or
+// they do not strictly increase.
+func sortedKeys(n int, key func(int) []byte) [][]byte {
+	if n == 0 {
+		return nil
+	}
+	keys := make([][]byte, n)
+	for i := range n {
+		keys[i] = key(i)
+		if i > 0 && bytes.Compare(keys[i-1], keys[i]) >= 0 {
+			return nil
+		}
+	}
+	return keys
+}
+
+func entryKey(e *hindsight.TimelineEntry) []byte {
+	k := append(timeKey(e.Time, ""), byte(correlate.KindOrder(e.Kind)))
+	return append(k, e.ID...)
+}
+
+func alertKey(a *hindsight.AlertSummary) []byte {
+	d := hindsight.AlertDetails{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt}
+	return timeKey(a.StartsAt, d.OccurrenceID())
+}
+
+// encodedIncident is an incident's JSON as the layout stores it.
+type encodedIncident struct {
+	head             []byte
+	timeline, alerts encodedList
+}
+
+// encodedList is a list kept apart: its keys and values; keys is nil
+// when the head keeps the list.
+//
+// A delta list is a change to what the file holds (Store.written): only
+// the values of the entries new or changed are set, the others nil, and
+// gone are the keys to delete. Otherwise every value is set, and putList
+// compares them with the stored ones.
+type encodedList struct {
+	keys, values [][]byte
+	delta        bool
+	gone         []string
+	hashes       []uint64
+	prev         map[string]uint64
+	encode       []int // the entries to encode
+}
+
+// plan sets l's keys and the entries to encode, against prev if known.
+func (l *encodedList) plan(keys [][]byte, prev map[string]uint64, hash func(int) uint64) {
+	l.keys, l.values, l.hashes, l.prev = keys, make([][]byte, len(keys)), make([]uint64, len(keys)), prev
+	l.delta = prev != nil
+	found := 0
+	for k := range keys {
+		l.hashes[k] = hash(k)
+		if h, ok := prev[string(keys[k])]; ok {
+			found++
+			if h == l.hashes[k] {
+				continue
+			}
+		}
+		l.encode = append(l.encode, k)
+	}
+	if found < len(prev) {
+		now := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			now[string(k)] = true
+		}
+		for k := range prev {
+			if !now[k] {
+				l.gone = append(l.gone, k)
+			}
+		}
+	}
+}
+
+// written is the hashes of l as the file holds it once l is written.
+func (l *encodedList) written() map[string]uint64 {
+	if l.keys == nil {
+		return nil
+	}
+	m := l.prev
+	if m == nil {
+		m = make(map[string]uint64, len(l.keys))
+	}
+	for _, k := range l.gone {
+		delete(m, k)
+	}
+	for _, k := range l.encode {
+		m[string(l.keys[k])] = l.hashes[k]
+	}
+	return m
+}
+
+// hashEntry and hashAlert hash every field that goes into the JSON of an
+// entry (TestHashesCoverEveryField checks that they know them all).
+func hashEntry(h *maphash.Hash, e *hindsight.TimelineEntry) uint64 {
+	h.Reset()
+	hashString(h, e.ID)
+	hashTime(h, &e.Time)
+	hashString(h, string(e.Kind))
+	hashString(h, string(e.Source))
+	hashString(h, e.Summary)
+	hashString(h, e.Reason)
+	hashBool(h, e.Detection)
+	hashLabels(h, e.Labels)
+	hashString(h, e.URL)
+	hashBool(h, e.Hidden)
+	return h.Sum64()
+}
+
+func hashAlert(h *maphash.Hash, a *hindsight.AlertSummary) uint64 {
+	h.Reset()
+	hashString(h, a.Name)
+	hashString(h, a.Fingerprint)
+	hashString(h, a.Severity)
+	hashString(h, a.Instance)
+	hashLabels(h, a.Labels)
+	hashString(h, a.Summary)
+	hashTime(h, &a.StartsAt)
+	hashBool(h, a.EndsAt != nil)
+	if a.EndsAt != nil {
+		hashTime(h, a.EndsAt)
+	}
+	hashTime(h, &a.ReceivedAt)
+	hashString(h, a.GeneratorURL)
+	hashString(h, a.RunbookURL)
+	hashString(h, a.DashboardURL)
+	return h.Sum64()
+}
+
+func hashString(h *maphash.Hash, s string) {
+	hashInt(h, int64(len(s)))
+	h.WriteString(s)
+}
+
+func hashInt(h *maphash.Hash, n int64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+}
+
+func hashBool(h *maphash.Hash, b bool) {
+	if b {
+		h.WriteByte(1)
+	} else {
+		h.WriteByte(0)
+	}
+}
+
+// hashTime: the instant and the offset are what its JSON says.
+func hashTime(h *maphash.Hash, t *time.Time) {
+	_, off := t.Zone()
+	hashInt(h, t.Unix())
+	hashInt(h, int64(t.Nanosecond()))
+	hashInt(h, int64(off))
+}
+
+// hashLabels hashes a map in no order: the sum of its pairs' hashes.
+func hashLabels(h *maphash.Hash, m map[string]string) {
+	hashBool(h, m == nil)
+	hashInt(h, int64(len(m)))
+	var sum uint64
+	for k, v := range m {
+		sum += maphash.Comparable(h.Seed(), [2]string{k, v})
+	}
+	hashInt(h, int64(sum))
+}
+
+// encodeIncident encodes one incident, on the caller's goroutine.
+func encodeIncident(inc *hindsight.Incident) (encodedIncident, error) {
+	l := layout(inc)
+	e := encodedIncident{timeline: encodedList{keys: l.timeline}, alerts: encodedList{keys: l.alerts}}
+	var err error
+	if e.head, err = json.Marshal(&l.head); err != nil {
+		return e, err
+	}
+	if l.timeline != nil {
+		e.timeline.values = make([][]byte, len(inc.Timeline))
+		for i := range inc.Timeline {
+			if e.timeline.values[i], err = json.Marshal(&inc.Timeline[i]); err != nil {
+				return e, err
+			}
+		}
+	}
+	if l.alerts != nil {
+		e.alerts.values = make([][]byte, len(inc.Alerts))
+		for i := range inc.Alerts {
+			if e.alerts.values[i], err = json.Marshal(&inc.Alerts[i]); err != nil {
+				return e, err
+			}
+		}
+	}
+	return e, nil
+}
+
+// putList makes the sub-bucket id of parent hold exactly l, writing only
+// the entries that are new or changed and deleting the ones gone. A list
+// the head keeps (l.keys nil) has no sub-bucket.
+func putList(parent *bolt.Bucket, id []byte, l encodedList) error {
+	if l.keys == nil {
+		if parent.Bucket(id) != nil {
+			return parent.DeleteBucket(id)
+		}
+		return nil
+	}
+	b := parent.Bucket(id)
+	if b == nil && l.delta && len(l.prev) > 0 {
+		return errStale
+	}
+	if b == nil {
+		var err error
+		if b, err = parent.CreateBucket(id); err != nil {
+			return err
+		}
+	}
+	// Entries mostly come at the end (time order): fill pages up.
+	b.FillPercent = 0.9
+	if l.delta {
+		for _, k := range l.gone {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for _, i := range l.encode {
+			if err := b.Put(l.keys[i], l.values[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Both sides are sorted: a merge finds what to write and to delete,
+	// done after the cursor is through (bbolt's cursors do not survive
+	// a Put).
+	var put []int
+	var del [][]byte
+	c := b.Cursor()
+	k, v := c.First()
+	for i := 0; k != nil || i < len(l.keys); {
+		d := 1
+		switch {
+		case k == nil:
+		case i == len(l.keys):
+			d = -1
+		default:
+			d = bytes.Compare(k, l.keys[i])
+		}
+		switch {
+		case d < 0:
+			del = append(del, bytes.Clone(k))
+			k, v = c.Next()
+		case d > 0:
+			put = append(put, i)
+			i++
+		default:
+			if !bytes.Equal(v, l.values[i]) {
+				put = append(put, i)
+			}
+			i++
+			k, v = c.Next()
+		}
+	}
+	for _, k := range del {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, i := range put {
+		if err := b.Put(l.keys[i], l.values[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropLists deletes the lists an incident keeps apart.
+func dropLists(tx *bolt.Tx, id []byte) error {
+	for _, name := range [][]byte{bucketTimelines, bucketAlerts} {
+		if b := tx.Bucket(name); b.Bucket(id) != nil {
+			if err := b.DeleteBucket(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readIncident decodes the head v of incident id and puts back the lists
+// it keeps apart: its timeline if timeline is set, and its alerts.
+func readIncident(tx *bolt.Tx, id, v []byte, timeline bool) (*hindsight.Incident, error) {
+	inc, err := decodeHead(v, timeline)
+	if err != nil {
+		return nil, err
+	}
+	return inc, readLists(tx, id, inc, timeline)
+}
+
+// decodeHead decodes an incident's head, without its timeline unless
+// timeline is set.
+func decodeHead(v []byte, timeline bool) (*hindsight.Incident, error) {
+	if timeline {
+		return decodeIncident(v)
+	}
+	if v == nil {
+		return nil, errors.New("missing")
+	}
+	var n struct {
+		hindsight.Incident
+		Timeline skipJSON `json:"timeline"`
+	}
+	if err := json.Unmarshal(v, &n); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &n.Incident, nil
+}
+
+func readLists(tx *bolt.Tx, id []byte, inc *hindsight.Incident, timeline bool) error {
+	if b := tx.Bucket(bucketAlerts).Bucket(id); b != nil {
+		inc.Alerts = nil
+		if err := b.ForEach(func(k, v []byte) error {
+			inc.Alerts = append(inc.Alerts, hindsight.AlertSummary{})
+			if err := json.Unmarshal(v, &inc.Alerts[len(inc.Alerts)-1]); err != nil {
+				return fmt.Errorf("decode alert %x: %w", k, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if !timeline {
+		return nil
+	}
+	if b := tx.Bucket(bucketTimelines).Bucket(id); b != nil {
+		inc.Timeline = nil
+		return b.ForEach(func(k, v []byte) error {
+			inc.Timeline = append(inc.Timeline, hindsight.TimelineEntry{})
+			if err := json.Unmarshal(v, &inc.Timeline[len(inc.Timeline)-1]); err != nil {
+				return fmt.Errorf("decode timeline entry %x: %w", k, err)
+			}
+			return nil
+		})
+	}
+	return nil
+}
+
 func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
 	kb, err := keys.CreateBucketIfNotExists([]byte(key))
 	if err != nil {
@@ -319,21 +810,22 @@ func keyBucket(keys *bolt.Bucket, key string) (*bolt.Bucket, error) {
 	return kb, nil
 }
 
-// replaceKey makes kc.Incidents the key's incidents. Incidents whose JSON
-// did not change are left as they are, so a batch rewrites only what it
-// changed. The key's incidents bucket maps each ID to its by_start key,
-// so dropping an incident from the index needs no decoding (files written
-// before kept nothing there; their incidents are decoded instead).
-func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte) error {
+// replaceKey makes kc.Incidents the key's incidents. Incidents whose head
+// did not change keep their index entries, and of the timeline entries
+// and alerts kept apart only the new, changed and gone ones are written,
+// so a batch rewrites only what it changed. The key's incidents bucket
+// maps each ID to its by_start key, so dropping an incident from the
+// index needs no decoding.
+func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded []encodedIncident) error {
 	kb, err := keyBucket(tx.Bucket(bucketKeys), kc.Key)
 	if err != nil {
 		return err
 	}
 	incs, byStart, open, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketByStart), tx.Bucket(bucketOpen), tx.Bucket(bucketRedirects)
 	keyIncs := kb.Bucket(subIncidents)
-	next := make(map[string][]byte, len(kc.Incidents))
+	next := make(map[string]*encodedIncident, len(kc.Incidents))
 	for i := range kc.Incidents {
-		next[kc.Incidents[i].ID] = encoded[i]
+		next[kc.Incidents[i].ID] = &encoded[i]
 	}
 	// Drop the region's incidents that changed or went from the indexes.
 	spans, pending := kb.Bucket(subSpans), tx.Bucket(bucketPending)
@@ -341,7 +833,8 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte
 	for _, id := range kc.Replaced {
 		id := []byte(id)
 		start := bytes.Clone(keyIncs.Get(id))
-		if data, ok := next[string(id)]; ok && start != nil && bytes.Equal(incs.Get(id), data) {
+		e, stays := next[string(id)]
+		if stays && start != nil && bytes.Equal(incs.Get(id), e.head) {
 			unchanged[string(id)] = true
 			continue
 		}
@@ -353,8 +846,16 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte
 				return err
 			}
 		}
-		for _, b := range []*bolt.Bucket{incs, open, keyIncs, pending} {
+		for _, b := range []*bolt.Bucket{open, keyIncs, pending} {
 			if err := b.Delete(id); err != nil {
+				return err
+			}
+		}
+		if !stays {
+			if err := incs.Delete(id); err != nil {
+				return err
+			}
+			if err := dropLists(tx, id); err != nil {
 				return err
 			}
 		}
@@ -366,13 +867,21 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded [][]byte
 			}
 		}
 	}
+	timelines, alerts := tx.Bucket(bucketTimelines), tx.Bucket(bucketAlerts)
 	for i := range kc.Incidents {
 		inc := &kc.Incidents[i]
+		id := []byte(inc.ID)
+		if err := putList(timelines, id, encoded[i].timeline); err != nil {
+			return err
+		}
+		if err := putList(alerts, id, encoded[i].alerts); err != nil {
+			return err
+		}
 		if unchanged[inc.ID] {
 			continue
 		}
-		id, start := []byte(inc.ID), timeKey(inc.StartedAt, inc.ID)
-		if err := incs.Put(id, next[inc.ID]); err != nil {
+		start := timeKey(inc.StartedAt, inc.ID)
+		if err := incs.Put(id, encoded[i].head); err != nil {
 			return err
 		}
 		if err := keyIncs.Put(id, start); err != nil {
@@ -491,22 +1000,13 @@ func (s *Store) Deploys(from, to time.Time) ([]hindsight.Event, error) {
 // StartedBetween returns the incidents that started in [from, to], in
 // order of start.
 func (s *Store) StartedBetween(from, to time.Time) ([]hindsight.Incident, error) {
-	return s.startedBetween(from, to, decodeIncident)
+	return s.startedBetween(from, to, true)
 }
 
 // Neighbours implements correlate.ContextSource: StartedBetween without
 // the timelines, which are most of an incident's bytes.
 func (s *Store) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
-	return s.startedBetween(from, to, func(v []byte) (*hindsight.Incident, error) {
-		var n struct {
-			hindsight.Incident
-			Timeline skipJSON `json:"timeline"`
-		}
-		if err := json.Unmarshal(v, &n); err != nil {
-			return nil, err
-		}
-		return &n.Incident, nil
-	})
+	return s.startedBetween(from, to, false)
 }
 
 // IncidentAlerts calls fn with the ID, key and alert occurrences (see
@@ -514,6 +1014,7 @@ func (s *Store) Neighbours(from, to time.Time) ([]hindsight.Incident, error) {
 // nothing else.
 func (s *Store) IncidentAlerts(fn func(id, key string, occurrences []string) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
+		alerts := tx.Bucket(bucketAlerts)
 		return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
 			var inc struct {
 				ID     string `json:"id"`
@@ -532,6 +1033,19 @@ func (s *Store) IncidentAlerts(fn func(id, key string, occurrences []string) err
 				d := hindsight.AlertDetails{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt}
 				occs[i] = d.OccurrenceID()
 			}
+			// Alerts kept apart are keyed by start and occurrence.
+			if b := alerts.Bucket(k); b != nil {
+				occs = occs[:0]
+				if err := b.ForEach(func(ak, _ []byte) error {
+					if len(ak) < 8 {
+						return fmt.Errorf("incident %s: alert key %x is damaged", k, ak)
+					}
+					occs = append(occs, string(ak[8:]))
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
 			return fn(inc.ID, inc.Key, occs)
 		})
 	})
@@ -542,14 +1056,14 @@ type skipJSON struct{}
 
 func (skipJSON) UnmarshalJSON([]byte) error { return nil }
 
-func (s *Store) startedBetween(from, to time.Time, decode func([]byte) (*hindsight.Incident, error)) ([]hindsight.Incident, error) {
+func (s *Store) startedBetween(from, to time.Time, timeline bool) ([]hindsight.Incident, error) {
 	var out []hindsight.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		incs := tx.Bucket(bucketIncidents)
 		c := tx.Bucket(bucketByStart).Cursor()
 		end := timeKey(to, "\xff")
 		for k, _ := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
-			inc, err := decode(incs.Get(k[8:]))
+			inc, err := readIncident(tx, k[8:], incs.Get(k[8:]), timeline)
 			if err != nil {
 				return fmt.Errorf("incident %s: %w", k[8:], err)
 			}
@@ -591,7 +1105,7 @@ func (s *Store) Incident(_ context.Context, id string) (*hindsight.Incident, err
 		for range 32 {
 			if v := incs.Get(cur); v != nil {
 				var err error
-				inc, err = decodeIncident(v)
+				inc, err = readIncident(tx, cur, v, true)
 				return err
 			}
 			next := redirects.Get(cur)
@@ -655,6 +1169,9 @@ func (s *Store) List(_ context.Context, o ListOptions) ([]hindsight.Incident, st
 			// back by open_after are asked for by name.
 			if (o.Status == "" && !inc.Status.Opened()) || (o.Status != "" && inc.Status != o.Status) || (o.Service != "" && inc.Service != o.Service) {
 				continue
+			}
+			if err := readLists(tx, k[8:], inc, true); err != nil {
+				return fmt.Errorf("incident %s: %w", k[8:], err)
 			}
 			out = append(out, *inc)
 		}

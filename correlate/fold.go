@@ -448,6 +448,11 @@ func alertEntries(o *occurrence, detection bool, reason string) []hindsight.Time
 	return out
 }
 
+// KindOrder ranks the kinds of entries of the same time on a timeline:
+// a timeline is sorted by time, then KindOrder, then event ID. The store
+// keys timeline entries in that order.
+func KindOrder(k hindsight.Kind) int { return kindOrder(k) }
+
 func kindOrder(k hindsight.Kind) int {
 	switch {
 	case k.IsDeploy():
