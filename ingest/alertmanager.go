@@ -57,16 +57,24 @@ func parseAlertmanager(body []byte, receivedAt time.Time) ([]hindsight.Event, []
 }
 
 func decodeAlertmanager(body []byte) (amPayload, error) {
-	var env amEnvelope
-	if err := decodeObject(body, &env, false); err != nil {
-		return env.amPayload, err
-	}
-	p := env.amPayload
-	p.Alerts = make(template.Alerts, len(env.Alerts))
-	p.alertErrs = make([]error, len(env.Alerts))
-	for i, raw := range env.Alerts {
-		if err := json.Unmarshal(raw, &p.Alerts[i]); err != nil {
-			p.alertErrs[i] = alertDecodeError(raw, err)
+	// Nearly every notification decodes whole, in one pass; only one
+	// that does not is decoded again alert by alert, to keep the good
+	// alerts and say what is wrong with the others.
+	var p amPayload
+	if decodeObject(body, &p, false) == nil {
+		p.alertErrs = make([]error, len(p.Alerts))
+	} else {
+		var env amEnvelope
+		if err := decodeObject(body, &env, false); err != nil {
+			return env.amPayload, err
+		}
+		p = env.amPayload
+		p.Alerts = make(template.Alerts, len(env.Alerts))
+		p.alertErrs = make([]error, len(env.Alerts))
+		for i, raw := range env.Alerts {
+			if err := json.Unmarshal(raw, &p.Alerts[i]); err != nil {
+				p.alertErrs[i] = alertDecodeError(raw, err)
+			}
 		}
 	}
 	switch p.Version {
