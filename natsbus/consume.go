@@ -188,12 +188,15 @@ type handler struct {
 }
 
 // unit is one message and the events it holds (those still to apply,
-// once some of an envelope's have been: partial).
+// once some of an envelope's have been: partial). progressed says that
+// some of them applied in the last round, so that the ones left fail for
+// what they are, not for the storage.
 type unit struct {
-	m       jetstream.Msg
-	seq     uint64
-	ds      []Delivery
-	partial bool
+	m          jetstream.Msg
+	seq        uint64
+	ds         []Delivery
+	partial    bool
+	progressed bool
 }
 
 // applyUnit applies one message's events: all at once, else (an envelope
@@ -209,10 +212,11 @@ func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
 		return nil, nil
 	}
 	if len(u.ds) == 1 {
+		u.progressed = false
 		return &u, err
 	}
 	left := u
-	left.ds = nil
+	left.ds, left.progressed = nil, false
 	var firstErr error
 	for _, d := range u.ds {
 		d.Seq = u.seq - 1
@@ -221,7 +225,7 @@ func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
 			left.ds = append(left.ds, d)
 			firstErr = cmp.Or(firstErr, e)
 		} else {
-			left.partial = true
+			left.partial, left.progressed = true, true
 		}
 	}
 	if len(left.ds) == 0 {
@@ -336,7 +340,7 @@ func (h *handler) run(ctx context.Context) {
 			// message, or another event of the same envelope, applied):
 			// if nothing applies, the trouble is ours (storage), not the
 			// message's.
-			if h.applied > u.seq || u.partial {
+			if h.applied > u.seq || u.progressed {
 				h.attempts[u.seq]++
 			}
 			if h.attempts[u.seq] >= h.o.MaxAttempts {

@@ -1,0 +1,70 @@
+package natsbus_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hindsight-sre/hindsight"
+	"github.com/hindsight-sre/hindsight/internal/natstest"
+	"github.com/hindsight-sre/hindsight/natsbus"
+)
+
+// The disk fills up while an envelope is being applied event by event:
+// event 1 commits, 2 and 3 fail, and so does everything after for a few
+// seconds (a systemic failure). Nothing should be parked; but the unit is
+// "partial", so every round counts an attempt and events 2 and 3 are
+// parked after MaxAttempts rounds although nothing else applied.
+func TestPartialEnvelopeIsNotParkedOnSystemicFailure(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	b := open(t, natsbus.Options{Server: ns})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := b.Publish(ctx, []hindsight.Event{event("1"), event("2"), event("3")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := 0
+	var diskBackAt time.Time
+	applied := map[string]bool{}
+	parked := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "r", OnPoison: func(uint64, error) { mu.Lock(); parked++; mu.Unlock() }},
+			func(_ context.Context, ds []natsbus.Delivery) error {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				switch {
+				case calls <= 2:
+					return errors.New("no space left on device") // the whole batch, then the whole envelope
+				case calls == 3 && len(ds) == 1 && ds[0].Event.ID == "1":
+					diskBackAt = time.Now().Add(5 * time.Second) // the small commit fit; then the disk is full
+				case time.Now().Before(diskBackAt):
+					return errors.New("no space left on device")
+				}
+				for _, d := range ds {
+					applied[d.Event.ID] = true
+				}
+				return nil
+			})
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		ok := applied["1"] && applied["2"] && applied["3"]
+		p := parked
+		mu.Unlock()
+		if p > 0 {
+			t.Fatalf("parked %d events of a healthy envelope during a 5s storage outage (applied: %v)", p, applied)
+		}
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not applied: %v", applied)
+}
