@@ -14,9 +14,8 @@ import (
 
 // The disk fills up while an envelope is being applied event by event:
 // event 1 commits, 2 and 3 fail, and so does everything after for a few
-// seconds (a systemic failure). Nothing should be parked; but the unit is
-// "partial", so every round counts an attempt and events 2 and 3 are
-// parked after MaxAttempts rounds although nothing else applied.
+// seconds (a systemic failure). Nothing is parked: only a round in which
+// some of the envelope applied counts an attempt against the rest.
 func TestPartialEnvelopeIsNotParkedOnSystemicFailure(t *testing.T) {
 	ns := natstest.RunJetStream(t)
 	b := open(t, natsbus.Options{Server: ns})
