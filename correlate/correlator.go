@@ -191,6 +191,12 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 				continue
 			}
 			replaces = &k
+			if k.Key != "" {
+				// The store drops the copy it had under its key (maybe
+				// another: a group key from another route): that key's
+				// cached events would still hold it.
+				c.cache.drop(k.Key)
+			}
 		} else {
 			c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
 		}
