@@ -170,10 +170,11 @@ type Notice struct {
 	// Incident and Change it names the notice, so replicas that publish
 	// the same one collapse onto one message.
 	Seq uint64 `json:"seq"`
-	// Mark names the change independently of how the stream was cut
-	// into batches, where the incident says: the time it opened,
-	// resolved, reopened or was published, the incident it merged into;
-	// "" for an update (Seq names it then).
+	// Mark names the change by what the incident records, independently
+	// of how the stream was cut into batches: the anchor it opened with or
+	// the time it resolved, with the state the change left it in (status,
+	// how many entries, alerts, human acts, reopenings); the human act
+	// that published it; the incident it merged into.
 	Mark string `json:"mark,omitempty"`
 	// At is how far the stream's receipt times had come when the change
 	// was made (the correlator's watermark): about now for a live

@@ -469,26 +469,23 @@ func occurrenceOf(a hindsight.AlertSummary) string {
 }
 
 // noticeMark names a change of inc by what the incident records, so that
-// replicas folding the same stream in different batches name it alike.
+// replicas folding the same stream in different batches name it alike,
+// and two different changes (a second resolution at the same time, an
+// update after another) are named apart: each mark ends with the state
+// the change left the incident in.
 func noticeMark(inc *hindsight.Incident, change string) string {
-	stamp := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	state := fmt.Sprintf("%s.t%d.a%d.e%d.r%d", inc.Status, len(inc.Timeline), len(inc.Alerts), len(inc.Postmortem.Edits), inc.Reopened)
 	switch change {
 	case hindsight.NoticeOpened:
-		return inc.Anchor
+		return inc.Anchor + "/" + state
 	case hindsight.NoticeResolved:
 		if inc.ResolvedAt != nil {
-			return stamp(*inc.ResolvedAt)
-		}
-	case hindsight.NoticeReopened:
-		for i := len(inc.Lifecycle) - 1; i >= 0; i-- {
-			if inc.Lifecycle[i].Status == "reopened" {
-				return stamp(inc.Lifecycle[i].Time)
-			}
+			return inc.ResolvedAt.UTC().Format(time.RFC3339Nano) + "/" + state
 		}
 	case hindsight.NoticePublished:
 		if n := len(inc.Postmortem.Edits); n > 0 {
 			return inc.Postmortem.Edits[n-1].EventID
 		}
 	}
-	return ""
+	return state
 }

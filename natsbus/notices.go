@@ -27,14 +27,11 @@ import (
 // every published postmortem whose file is missing at startup); one that
 // cannot (a webhook) misses that message.
 //
-// Nats-Msg-Id is incident|change|mark, the mark naming the change by what
-// the incident records (when it opened, resolved, reopened, the human act
-// that published it, the incident it merged into), so two correlator
-// replicas publish the same ID for the same change however they cut the
-// stream into batches, and the stream keeps one message. An update has no
-// such mark: its ID is incident|updated|seq, seq being the stream
-// sequence of the batch, and replicas that batch differently publish it
-// twice. Sinks must tolerate a repeated notice; a correlator that folds
+// Nats-Msg-Id is incident|change|mark (Notice.Mark: the change named by
+// what the incident records, with the state it left the incident in), so
+// two correlator replicas publish the same ID for a state both reach,
+// however they cut the stream into batches, and the stream keeps one
+// message. Sinks must tolerate a repeated notice; a correlator that folds
 // the stream from the start (a new replica, hindsight rebuild on a
 // running serve) publishes a notice for every change in its history.
 const (
