@@ -206,8 +206,21 @@ type unit struct {
 // all of it applied: a crash meanwhile redelivers the whole envelope, and
 // the events already applied collapse by ID. It returns what is left to
 // apply, nil when nothing is.
-func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
-	err := h.safeApply(ctx, u.ds)
+//
+// limit caps the sequence committed (noLimit: none): a message before this
+// one is still failing, and the caller's watermark must not pass it, or a
+// crash would resume after it and neither apply nor park it.
+func (h *handler) applyUnit(ctx context.Context, u unit, limit uint64) (*unit, error) {
+	capped := func(seq uint64) uint64 { return min(seq, limit) }
+	ds := u.ds
+	if capped(u.seq) != u.seq {
+		ds = make([]Delivery, len(u.ds))
+		for i, d := range u.ds {
+			d.Seq = capped(u.seq)
+			ds[i] = d
+		}
+	}
+	err := h.safeApply(ctx, ds)
 	if err == nil {
 		return nil, nil
 	}
@@ -219,7 +232,7 @@ func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
 	left.ds, left.progressed = nil, false
 	var firstErr error
 	for _, d := range u.ds {
-		d.Seq = u.seq - 1
+		d.Seq = capped(u.seq - 1)
 		if e := h.safeApply(ctx, []Delivery{d}); e != nil {
 			d.Seq = u.seq
 			left.ds = append(left.ds, d)
@@ -233,6 +246,9 @@ func (h *handler) applyUnit(ctx context.Context, u unit) (*unit, error) {
 	}
 	return &left, firstErr
 }
+
+// noLimit is applyUnit's limit when nothing before the message failed.
+const noLimit = ^uint64(0)
 
 // parkUnit parks a message whose events keep failing: the whole message,
 // or, of an envelope some of whose events applied, each event left.
@@ -325,14 +341,18 @@ func (h *handler) run(ctx context.Context) {
 		h.b.log.Error("apply events failed; retrying message by message", "messages", len(h.units), "first_seq", h.units[0].seq, "err", err)
 		var failed []unit
 		var errs []error
+		limit := uint64(noLimit) // below the first message left failing
 		for _, u := range h.units {
-			rest, e := h.applyUnit(ctx, u)
+			rest, e := h.applyUnit(ctx, u, limit)
 			if rest == nil {
 				h.applied = max(h.applied, u.seq)
 				h.ack(u.m)
 				continue
 			}
 			failed, errs = append(failed, *rest), append(errs, e)
+			if limit == noLimit {
+				limit = u.seq - 1
+			}
 		}
 		h.units, h.events = h.units[:0], 0
 		for i, u := range failed {

@@ -67,3 +67,63 @@ func TestPartialEnvelopeIsNotParkedOnSystemicFailure(t *testing.T) {
 	}
 	t.Fatalf("not applied: %v", applied)
 }
+
+// While a message keeps failing, the messages after it apply, but the
+// sequence they commit stays below it: a crash then resumes at the
+// failing message rather than after it, so it is applied or parked, never
+// skipped.
+func TestWatermarkStaysBelowAFailingMessage(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	b := open(t, natsbus.Options{Server: ns})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, id := range []string{"poison", "ok"} {
+		if _, err := b.Publish(ctx, []hindsight.Event{event(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	okSeq := map[uint64]bool{}
+	parked := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "w", MaxAttempts: 3,
+			OnPoison: func(uint64, error) { mu.Lock(); parked = true; mu.Unlock() }},
+			func(_ context.Context, ds []natsbus.Delivery) error {
+				for _, d := range ds {
+					if d.Event.ID == "poison" {
+						return errors.New("cannot fold poison")
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !parked {
+					okSeq[ds[len(ds)-1].Seq] = true
+				}
+				return nil
+			})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		p, seqs := parked, len(okSeq)
+		mu.Unlock()
+		if p && seqs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %v, ok applied at %v", p, okSeq)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := range okSeq {
+		if seq >= 1 {
+			t.Fatalf("message 2 applied with sequence %d while message 1 was failing: a crash would skip message 1", seq)
+		}
+	}
+	cancel()
+	<-done
+}
