@@ -235,49 +235,35 @@ func poison(t *testing.T, envelope bool, wantSeq uint64) {
 			}
 		}
 	}
-	var mu sync.Mutex
 	applied := map[string]bool{}
-	var parked []uint64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "p", MaxAttempts: 3,
-			OnPoison: func(seq uint64, _ error) { mu.Lock(); parked = append(parked, seq); mu.Unlock() }},
-			func(_ context.Context, ds []natsbus.Delivery) error {
-				for _, d := range ds {
-					if d.Event.ID == "poison" {
-						return errors.New("cannot fold poison")
-					}
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, d := range ds {
-					applied[d.Event.ID] = true
-				}
-				return nil
-			})
-	}()
+	c := consume(t, b, natsbus.ConsumerOptions{Durable: "p", MaxAttempts: 3}, func(ds []natsbus.Delivery, parked []uint64) error {
+		for _, d := range ds {
+			if d.Event.ID == "poison" {
+				return errors.New("cannot fold poison")
+			}
+		}
+		for _, d := range ds {
+			applied[d.Event.ID] = true
+		}
+		return nil
+	})
 	// More events keep arriving behind the poison.
 	time.Sleep(100 * time.Millisecond)
 	if _, err := b.Publish(ctx, []hindsight.Event{event("4")}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		ok := len(parked) == 1 && applied["1"] && applied["3"] && applied["4"]
-		mu.Unlock()
-		if ok {
-			break
+	c.until(t, 20*time.Second, func(final bool) (bool, string) {
+		switch {
+		case len(c.parked) == 1 && applied["1"] && applied["3"] && applied["4"]:
+			if c.parked[0] != wantSeq || applied["poison"] {
+				return false, fmt.Sprintf("parked %v applied %v", c.parked, applied)
+			}
+			return true, ""
+		case final:
+			return false, fmt.Sprintf("parked %v, applied %v; want seq %d parked and 1, 3, 4 applied", c.parked, applied, wantSeq)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("parked %v, applied %v; want seq %d parked and 1, 3, 4 applied", parked, applied, wantSeq)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if parked[0] != wantSeq || applied["poison"] {
-		t.Fatalf("parked %v applied %v", parked, applied)
-	}
+		return false, ""
+	})
 	js, _ := jetstream.New(b.Conn())
 	s, _ := js.Stream(ctx, natsbus.ParkedStreamName)
 	m, err := s.GetMsg(ctx, 1)
@@ -289,8 +275,6 @@ func poison(t *testing.T, envelope bool, wantSeq uint64) {
 	if err := json.Unmarshal(m.Data, &e); err != nil || e.ID != "poison" {
 		t.Fatalf("parked %s: %v", m.Data, err)
 	}
-	cancel()
-	<-done
 }
 
 // When every message fails (the disk is full), nothing is parked: the
@@ -301,40 +285,24 @@ func TestSystemicFailureParksNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b.Publish(ctx, []hindsight.Event{event("1"), event("2")})
-	var mu sync.Mutex
-	fails, parked := 0, 0
-	applied := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "s", MaxAttempts: 2, OnPoison: func(uint64, error) { mu.Lock(); parked++; mu.Unlock() }},
-			func(_ context.Context, ds []natsbus.Delivery) error {
-				mu.Lock()
-				defer mu.Unlock()
-				if fails < 12 {
-					fails++
-					return errors.New("no space left on device")
-				}
-				applied += len(ds)
-				return nil
-			})
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		a, p := applied, parked
-		mu.Unlock()
-		if p != 0 {
-			t.Fatalf("parked %d messages on a systemic failure", p)
+	fails, applied := 0, 0
+	c := consume(t, b, natsbus.ConsumerOptions{Durable: "s", MaxAttempts: 2}, func(ds []natsbus.Delivery, parked []uint64) error {
+		if fails < 12 {
+			fails++
+			return errors.New("no space left on device")
 		}
-		if a == 2 {
-			break
+		applied += len(ds)
+		return nil
+	})
+	c.until(t, 30*time.Second, func(final bool) (bool, string) {
+		switch p := len(c.parked); {
+		case p != 0:
+			return false, fmt.Sprintf("parked %d messages on a systemic failure", p)
+		case applied == 2:
+			return true, ""
+		case final:
+			return false, fmt.Sprintf("applied %d after the disk recovered, want 2", applied)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applied %d after the disk recovered, want 2", a)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	<-done
+		return false, ""
+	})
 }

@@ -3,7 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
-	"sync"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,48 +24,35 @@ func TestPartialEnvelopeIsNotParkedOnSystemicFailure(t *testing.T) {
 	if _, err := b.Publish(ctx, []hindsight.Event{event("1"), event("2"), event("3")}); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
 	calls := 0
 	var diskBackAt time.Time
 	applied := map[string]bool{}
-	parked := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "r", OnPoison: func(uint64, error) { mu.Lock(); parked++; mu.Unlock() }},
-			func(_ context.Context, ds []natsbus.Delivery) error {
-				mu.Lock()
-				defer mu.Unlock()
-				calls++
-				switch {
-				case calls <= 2:
-					return errors.New("no space left on device") // the whole batch, then the whole envelope
-				case calls == 3 && len(ds) == 1 && ds[0].Event.ID == "1":
-					diskBackAt = time.Now().Add(5 * time.Second) // the small commit fit; then the disk is full
-				case time.Now().Before(diskBackAt):
-					return errors.New("no space left on device")
-				}
-				for _, d := range ds {
-					applied[d.Event.ID] = true
-				}
-				return nil
-			})
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		ok := applied["1"] && applied["2"] && applied["3"]
-		p := parked
-		mu.Unlock()
-		if p > 0 {
-			t.Fatalf("parked %d events of a healthy envelope during a 5s storage outage (applied: %v)", p, applied)
+	c := consume(t, b, natsbus.ConsumerOptions{Durable: "r"}, func(ds []natsbus.Delivery, parked []uint64) error {
+		calls++
+		switch {
+		case calls <= 2:
+			return errors.New("no space left on device") // the whole batch, then the whole envelope
+		case calls == 3 && len(ds) == 1 && ds[0].Event.ID == "1":
+			diskBackAt = time.Now().Add(5 * time.Second) // the small commit fit; then the disk is full
+		case time.Now().Before(diskBackAt):
+			return errors.New("no space left on device")
 		}
-		if ok {
-			return
+		for _, d := range ds {
+			applied[d.Event.ID] = true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("not applied: %v", applied)
+		return nil
+	})
+	c.until(t, 15*time.Second, func(final bool) (bool, string) {
+		switch {
+		case len(c.parked) > 0:
+			return false, fmt.Sprintf("parked %d events of a healthy envelope during a 5s storage outage (applied: %v)", len(c.parked), applied)
+		case applied["1"] && applied["2"] && applied["3"]:
+			return true, ""
+		case final:
+			return false, fmt.Sprintf("not applied: %v", applied)
+		}
+		return false, ""
+	})
 }
 
 // While a message keeps failing, the messages after it apply, but the
@@ -82,48 +69,30 @@ func TestWatermarkStaysBelowAFailingMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var mu sync.Mutex
 	okSeq := map[uint64]bool{}
-	parked := false
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = b.Consume(ctx, natsbus.ConsumerOptions{Durable: "w", MaxAttempts: 3,
-			OnPoison: func(uint64, error) { mu.Lock(); parked = true; mu.Unlock() }},
-			func(_ context.Context, ds []natsbus.Delivery) error {
-				for _, d := range ds {
-					if d.Event.ID == "poison" {
-						return errors.New("cannot fold poison")
-					}
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if !parked {
-					okSeq[ds[len(ds)-1].Seq] = true
-				}
-				return nil
-			})
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		p, seqs := parked, len(okSeq)
-		mu.Unlock()
-		if p && seqs > 0 {
-			break
+	c := consume(t, b, natsbus.ConsumerOptions{Durable: "w", MaxAttempts: 3}, func(ds []natsbus.Delivery, parked []uint64) error {
+		for _, d := range ds {
+			if d.Event.ID == "poison" {
+				return errors.New("cannot fold poison")
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("parked %v, ok applied at %v", p, okSeq)
+		if len(parked) == 0 {
+			okSeq[ds[len(ds)-1].Seq] = true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	for seq := range okSeq {
-		if seq >= 1 {
-			t.Fatalf("message 2 applied with sequence %d while message 1 was failing: a crash would skip message 1", seq)
+		return nil
+	})
+	c.until(t, 20*time.Second, func(final bool) (bool, string) {
+		for seq := range okSeq {
+			if seq >= 1 {
+				return false, fmt.Sprintf("message 2 applied with sequence %d while message 1 was failing: a crash would skip message 1", seq)
+			}
 		}
-	}
-	cancel()
-	<-done
+		if len(c.parked) > 0 && len(okSeq) > 0 {
+			return true, ""
+		}
+		if final {
+			return false, fmt.Sprintf("parked %v, ok applied at %v", c.parked, okSeq)
+		}
+		return false, ""
+	})
 }
