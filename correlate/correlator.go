@@ -192,10 +192,14 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 			}
 			replaces = &k
 			if k.Key != "" {
-				// The store drops the copy it had under its key (maybe
-				// another: a group key from another route): that key's
-				// cached events would still hold it.
+				// The store drops the copy it had under its key (this
+				// event's, or another: a group key from another route).
+				// That key's cached events, and what this batch reads of
+				// it, would hold both copies, and a filter by time
+				// could keep the wrong one: it is read from the store
+				// next time.
 				c.cache.drop(k.Key)
+				replaced[k.Key] = true
 			}
 		} else {
 			c.metrics.applied.WithLabelValues(string(e.Source)).Inc()
@@ -214,12 +218,6 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 			key = UnkeyedKey
 		}
 		change.Events = append(change.Events, KeyedEvent{Key: key, Event: e, Replaces: replaces})
-		if replaces != nil {
-			// The store drops the copy this one replaces; the cache
-			// would keep both, and a filter by time could keep the
-			// wrong one: read the key from the store next time.
-			replaced[key] = true
-		}
 		if byKey[key] == nil {
 			keys = append(keys, key)
 		}
