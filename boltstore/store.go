@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hindsight-sre/hindsight"
 	"github.com/hindsight-sre/hindsight/correlate"
+	"github.com/hindsight-sre/hindsight/internal/jsonwire"
 )
 
 var (
@@ -130,7 +130,7 @@ func (s *Store) KeyEvents(key string, from, to time.Time) ([]hindsight.Event, er
 		}
 		decode := func(k, v []byte) error {
 			var e hindsight.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := jsonwire.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode event %x of key %q: %w", k, key, err)
 			}
 			out = append(out, e)
@@ -408,7 +408,7 @@ func (s *Store) encode(c correlate.Change, written map[string]*writtenLists) (en
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(jobs); i += workers {
-				b, err := json.Marshal(jobs[i].v)
+				b, err := jsonwire.Marshal(jobs[i].v)
 				if err != nil {
 					errs[w] = fmt.Errorf("encode %s: %w", jobs[i].id, err)
 					return
@@ -626,13 +626,13 @@ func encodeIncident(inc *hindsight.Incident) (encodedIncident, error) {
 	l := layout(inc)
 	e := encodedIncident{timeline: encodedList{keys: l.timeline}, alerts: encodedList{keys: l.alerts}}
 	var err error
-	if e.head, err = json.Marshal(&l.head); err != nil {
+	if e.head, err = jsonwire.Marshal(&l.head); err != nil {
 		return e, err
 	}
 	if l.timeline != nil {
 		e.timeline.values = make([][]byte, len(inc.Timeline))
 		for i := range inc.Timeline {
-			if e.timeline.values[i], err = json.Marshal(&inc.Timeline[i]); err != nil {
+			if e.timeline.values[i], err = jsonwire.Marshal(&inc.Timeline[i]); err != nil {
 				return e, err
 			}
 		}
@@ -640,7 +640,7 @@ func encodeIncident(inc *hindsight.Incident) (encodedIncident, error) {
 	if l.alerts != nil {
 		e.alerts.values = make([][]byte, len(inc.Alerts))
 		for i := range inc.Alerts {
-			if e.alerts.values[i], err = json.Marshal(&inc.Alerts[i]); err != nil {
+			if e.alerts.values[i], err = jsonwire.Marshal(&inc.Alerts[i]); err != nil {
 				return e, err
 			}
 		}
@@ -762,7 +762,7 @@ func decodeHead(v []byte, timeline bool) (*hindsight.Incident, error) {
 		hindsight.Incident
 		Timeline skipJSON `json:"timeline"`
 	}
-	if err := json.Unmarshal(v, &n); err != nil {
+	if err := jsonwire.Unmarshal(v, &n); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	return &n.Incident, nil
@@ -773,7 +773,7 @@ func readLists(tx *bolt.Tx, id []byte, inc *hindsight.Incident, timeline bool) e
 		inc.Alerts = nil
 		if err := b.ForEach(func(k, v []byte) error {
 			inc.Alerts = append(inc.Alerts, hindsight.AlertSummary{})
-			if err := json.Unmarshal(v, &inc.Alerts[len(inc.Alerts)-1]); err != nil {
+			if err := jsonwire.Unmarshal(v, &inc.Alerts[len(inc.Alerts)-1]); err != nil {
 				return fmt.Errorf("decode alert %x: %w", k, err)
 			}
 			return nil
@@ -788,7 +788,7 @@ func readLists(tx *bolt.Tx, id []byte, inc *hindsight.Incident, timeline bool) e
 		inc.Timeline = nil
 		return b.ForEach(func(k, v []byte) error {
 			inc.Timeline = append(inc.Timeline, hindsight.TimelineEntry{})
-			if err := json.Unmarshal(v, &inc.Timeline[len(inc.Timeline)-1]); err != nil {
+			if err := jsonwire.Unmarshal(v, &inc.Timeline[len(inc.Timeline)-1]); err != nil {
 				return fmt.Errorf("decode timeline entry %x: %w", k, err)
 			}
 			return nil
@@ -987,7 +987,7 @@ func (s *Store) Deploys(from, to time.Time) ([]hindsight.Event, error) {
 		end := timeKey(to, "\xff")
 		for k, v := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) <= 0; k, v = c.Next() {
 			var e hindsight.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+			if err := jsonwire.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode deploy %x: %w", k, err)
 			}
 			out = append(out, e)
@@ -1025,7 +1025,7 @@ func (s *Store) IncidentAlerts(fn func(id, key string, occurrences []string) err
 				} `json:"alerts"`
 				Timeline skipJSON `json:"timeline"`
 			}
-			if err := json.Unmarshal(v, &inc); err != nil {
+			if err := jsonwire.Unmarshal(v, &inc); err != nil {
 				return fmt.Errorf("incident %s: %w", k, err)
 			}
 			occs := make([]string, len(inc.Alerts))
@@ -1185,7 +1185,7 @@ func decodeIncident(v []byte) (*hindsight.Incident, error) {
 		return nil, errors.New("missing")
 	}
 	var inc hindsight.Incident
-	if err := json.Unmarshal(v, &inc); err != nil {
+	if err := jsonwire.Unmarshal(v, &inc); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	return &inc, nil

@@ -3,7 +3,6 @@ package natsbus
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hindsight-sre/hindsight"
+	"github.com/hindsight-sre/hindsight/internal/jsonwire"
 )
 
 // Delivery is one event taken from the stream.
@@ -258,7 +258,7 @@ func (h *handler) parkUnit(u unit, why error) {
 		return
 	}
 	for _, d := range u.ds {
-		data, err := json.Marshal(&d.Event)
+		data, err := jsonwire.Marshal(&d.Event)
 		if err != nil {
 			data = []byte(d.Event.ID)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/hindsight-sre/hindsight"
+	"github.com/hindsight-sre/hindsight/internal/jsonwire"
 )
 
 // A request's events travel in as few messages as fit (an envelope of
@@ -46,7 +47,7 @@ type outgoing struct {
 func pack(events []hindsight.Event, limit int) ([]outgoing, error) {
 	raw := make([]json.RawMessage, len(events))
 	for i := range events {
-		data, err := json.Marshal(&events[i])
+		data, err := jsonwire.Marshal(&events[i])
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s: %w", events[i].ID, err)
 		}
@@ -94,7 +95,7 @@ func pack(events []hindsight.Event, limit int) ([]outgoing, error) {
 func unpack(data []byte, header nats.Header) ([]hindsight.Event, error) {
 	if header.Get(HeaderEvents) == "" {
 		var e hindsight.Event
-		if err := json.Unmarshal(data, &e); err != nil {
+		if err := jsonwire.Unmarshal(data, &e); err != nil {
 			return nil, err
 		}
 		if e.ID == "" {
@@ -105,7 +106,7 @@ func unpack(data []byte, header nats.Header) ([]hindsight.Event, error) {
 	var env struct {
 		Events []hindsight.Event `json:"events"`
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
+	if err := jsonwire.Unmarshal(data, &env); err != nil {
 		return nil, err
 	}
 	if len(env.Events) == 0 {
