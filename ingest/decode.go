@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hindsight-sre/hindsight/internal/jsonwire"
 )
 
 // Reasons label hindsight_events_rejected_total. They are a closed set so
@@ -109,6 +111,9 @@ func checkUTF8(body []byte) error {
 func decodeObject(body []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest(reasonBadJSON, "body is empty: want a JSON object")
+	}
+	if !strict && jsonwire.Decoded(body, v) {
+		return nil // the fast path; encoding/json below says what is wrong
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {

@@ -25,6 +25,7 @@ package jsonwire
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 
 	gojson "github.com/goccy/go-json"
@@ -43,13 +44,23 @@ func Marshal(v any) (b []byte, err error) {
 // Unmarshal decodes data into v, a non-nil pointer, as
 // encoding/json.Unmarshal does.
 func Unmarshal(data []byte, v any) error {
-	if fast(data, v) == nil {
+	if Decoded(data, v) {
 		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+// Decoded decodes data into v, a non-nil pointer, with go-json alone and
+// says whether it did. If not, v is left as its zero value, for a caller
+// that decodes again with encoding/json to say what is wrong.
+func Decoded(data []byte, v any) bool {
+	if fast(data, v) == nil {
+		return true
 	}
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
 		rv.Elem().SetZero()
 	}
-	return json.Unmarshal(data, v)
+	return false
 }
 
 func fast(data []byte, v any) (err error) {
@@ -61,4 +72,4 @@ func fast(data []byte, v any) (err error) {
 	return gojson.Unmarshal(data, v)
 }
 
-var errPanicked = &json.UnsupportedValueError{Str: "go-json panicked"}
+var errPanicked = errors.New("go-json panicked")
