@@ -29,6 +29,12 @@ type Incidents interface {
 	List(ctx context.Context, o boltstore.ListOptions) ([]hindsight.Incident, string, error)
 }
 
+// EventPlaces says where an event went. Options.Incidents implementing
+// it adds GET /api/v1/events/{id}.
+type EventPlaces interface {
+	EventPlace(ctx context.Context, id string) (boltstore.EventPlace, error)
+}
+
 // Renderer renders a postmortem draft.
 type Renderer interface {
 	Render(w io.Writer, inc *hindsight.Incident, human hindsight.PostmortemFields, asOf time.Time) error
@@ -61,6 +67,9 @@ func Register(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/v1/incidents", a.auth(a.list))
 	mux.Handle("GET /api/v1/incidents/{id}", a.auth(a.get))
 	mux.Handle("GET /api/v1/report", a.auth(a.report))
+	if ev, ok := o.Incidents.(EventPlaces); ok {
+		mux.Handle("GET /api/v1/events/{id}", a.auth(a.event(ev)))
+	}
 	if o.Drafts != nil {
 		mux.Handle("GET /api/v1/incidents/{id}/postmortem.md", a.auth(a.postmortem))
 	}
@@ -141,6 +150,24 @@ func (a *server) get(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Location", "/api/v1/incidents/"+inc.ID)
 		}
 		JSON(w, http.StatusOK, inc)
+	}
+}
+
+// event answers where an event went: 404 until the commit that folds it,
+// then its key and the incident that holds it. Load tests poll it to
+// time an event from its acknowledgement to its timeline.
+func (a *server) event(ev EventPlaces) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := ev.EventPlace(r.Context(), r.PathValue("id"))
+		if errors.Is(err, hindsight.ErrNotFound) {
+			Error(w, http.StatusNotFound, "no event "+strconv.Quote(r.PathValue("id"))+" has been folded (yet): it was never received, or the correlator has not reached it")
+			return
+		}
+		if err != nil {
+			a.internal(w, "look up event", err)
+			return
+		}
+		JSON(w, http.StatusOK, p)
 	}
 }
 

@@ -53,3 +53,8 @@ func (e Enriched) IncidentOfEvent(ctx context.Context, eventID string) (*hindsig
 	}
 	return inc, e.Config.EnrichFrom(e.Store, inc)
 }
+
+// EventPlace implements EventPlaces.
+func (e Enriched) EventPlace(ctx context.Context, eventID string) (boltstore.EventPlace, error) {
+	return e.Store.EventPlace(ctx, eventID)
+}

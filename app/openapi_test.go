@@ -603,6 +603,13 @@ func TestOpenAPIDescribesTheAPI(t *testing.T) {
 	c.do(t, oaReq{method: "GET", path: "/api/v1/incidents/inc-0000000000000000", want: 404})
 	c.do(t, oaReq{method: "GET", path: incURL + "/postmortem.md", want: 200})
 	c.do(t, oaReq{method: "GET", path: "/api/v1/incidents/inc-0000000000000000/postmortem.md", want: 404})
+	var place boltstore.EventPlace
+	alert := inc.Timeline[slices.IndexFunc(inc.Timeline, func(e hindsight.TimelineEntry) bool { return e.Kind.IsAlert() })].ID
+	c.do(t, oaReq{method: "GET", path: "/api/v1/events/" + alert, want: 200}).json(t, &place)
+	if place.Incident != inc.ID || place.Key != inc.Key {
+		t.Errorf("the place of %s = %+v; want incident %s, key %s", alert, place, inc.ID, inc.Key)
+	}
+	c.do(t, oaReq{method: "GET", path: "/api/v1/events/am-unknown", want: 404})
 
 	// A note, and a declared incident (a second page for the list).
 	c.do(t, oaReq{method: "POST", path: incURL + "/notes", body: []byte(fmt.Sprintf(`{"text":"rolling back","time":%q,"author":"bob"}`, start.Add(5*time.Minute).Format(time.RFC3339))), want: 201})

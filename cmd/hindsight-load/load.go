@@ -26,8 +26,12 @@ type options struct {
 	connections  int
 	settle       time.Duration
 	pollInterval time.Duration
-	pid          int
-	progress     io.Writer // a line every progressEvery; nil: none
+	// probeRate is how many events a second are timed one by one to
+	// their timeline (0: none); probeInterval is how often each asks.
+	probeRate     float64
+	probeInterval time.Duration
+	pid           int
+	progress      io.Writer // a line every progressEvery; nil: none
 }
 
 const (
@@ -77,6 +81,11 @@ type tracker struct {
 	pollDur   []time.Duration
 	pollErrs  int
 	lastErr   string
+
+	// From the prober.
+	probes        []time.Duration
+	probesDropped int
+	probesUnseen  []string
 }
 
 func newTracker() *tracker {
@@ -129,7 +138,9 @@ type webhookAnswer struct {
 
 // answered records the answer to r: status (0 when there was none),
 // body, latency, and the time the answer was complete.
-func (t *tracker) answered(r request, status int, body []byte, latency time.Duration, at time.Time) {
+// answered records an answer, and returns the first alert event it
+// acknowledged for the first time ("" if none).
+func (t *tracker) answered(r request, status int, body []byte, latency time.Duration, at time.Time) (fresh string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lastAnswer = at
@@ -171,6 +182,9 @@ func (t *tracker) answered(r request, status int, body []byte, latency time.Dura
 	for _, id := range a.Events {
 		if _, ok := t.acked[id]; !ok {
 			t.acked[id] = ack{at: at, deploy: r.kind == kindDeploy}
+			if fresh == "" && r.kind == kindAlerts {
+				fresh = id
+			}
 		}
 	}
 	if r.kind == kindAlerts && !r.repeat && len(r.alerts) == len(a.Events) {
@@ -183,6 +197,7 @@ func (t *tracker) answered(r request, status int, body []byte, latency time.Dura
 		}
 		t.recent[r.service] = rec
 	}
+	return fresh
 }
 
 func (t *tracker) mismatch(format string, args ...any) {
@@ -198,6 +213,7 @@ type loader struct {
 	client *http.Client
 	base   string
 	tr     *tracker
+	probes *prober // nil: no probes
 }
 
 func newLoader(o options) (*loader, error) {
@@ -289,6 +305,9 @@ func (l *loader) run(ctx context.Context, stop <-chan struct{}) (*Report, error)
 		progressWG.Go(func() { l.reportProgress(progressDone) })
 	}
 
+	if l.o.probeRate > 0 {
+		l.probes = startProber(ctx, l)
+	}
 	start := time.Now()
 	l.drive(ctx, stop, start)
 	loadEnd := time.Now()
@@ -306,6 +325,7 @@ func (l *loader) run(ctx context.Context, stop <-chan struct{}) (*Report, error)
 	settleEnd := time.Now()
 	stopPolling()
 	<-polled
+	l.probes.stop()
 	if !isSettled && ctx.Err() == nil {
 		// One last complete listing, begun after everything was
 		// acknowledged, is what the exactly-once check reads.
@@ -403,7 +423,9 @@ func (l *loader) send(ctx context.Context, r request) {
 		}
 		status = 0
 	}
-	l.tr.answered(r, status, body, at.Sub(began), at)
+	if id := l.tr.answered(r, status, body, at.Sub(began), at); id != "" {
+		l.probes.offer(id, at)
+	}
 }
 
 // statuses are the incident lists the poller reads: the default list

@@ -9,9 +9,12 @@
 //
 // # Caveats
 //
-// Visibility is measured by listing every incident every --poll-interval,
-// so its resolution is that interval (or a listing's own duration, when
-// longer), and the listing is load on the server too. Deploys join a
+// Visibility is measured two ways. Listing every incident every
+// --poll-interval sees every event, but its resolution is that interval
+// (or a listing's own duration, when longer), and the listing is load on
+// the server too. Probing --probe-rate events a second one by one (GET
+// /api/v1/events/{id} every --probe-interval) is precise to that
+// interval and costs the server little, but samples. Deploys join a
 // timeline only near an incident, so only alert events are checked for
 // exactly-once. Peak RSS needs Linux's /proc and the server's PID.
 package main
@@ -121,6 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (options, bool, error) {
 	fs.IntVar(&o.connections, "connections", 32, "concurrent keep-alive connections sending webhooks")
 	fs.DurationVar(&o.settle, "settle", 60*time.Second, "how long to wait after the load for every event to be visible")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 200*time.Millisecond, "how often to list the incidents to see events arrive")
+	fs.Float64Var(&o.probeRate, "probe-rate", 20, "alert events a second timed one by one to their timeline with GET /api/v1/events/{id} (0: none)")
+	fs.DurationVar(&o.probeInterval, "probe-interval", 5*time.Millisecond, "how often a probe asks for its event")
 	fs.IntVar(&o.pid, "pid", 0, "PID of the server, to sample its RSS from /proc/PID/status")
 	fs.StringVar(&pidFile, "pid-file", "", "file holding the PID of the server (instead of --pid)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -190,6 +195,10 @@ func (o options) validate() error {
 		return errors.New("--duration, --events and --settle cannot be negative")
 	case o.pollInterval <= 0:
 		return fmt.Errorf("--poll-interval %s: want more than 0", o.pollInterval)
+	case o.probeRate < 0:
+		return fmt.Errorf("--probe-rate %g: want 0 (no probes) or more", o.probeRate)
+	case o.probeRate > 0 && o.probeInterval <= 0:
+		return fmt.Errorf("--probe-interval %s: want more than 0", o.probeInterval)
 	case o.pid < 0:
 		return fmt.Errorf("--pid %d: not a PID", o.pid)
 	}

@@ -78,7 +78,19 @@ type Report struct {
 		WebhookDeploys    Percentiles `json:"webhook_deploy"`
 		VisibilityAlerts  Percentiles `json:"visibility_alert"`
 		VisibilityDeploys Percentiles `json:"visibility_deploy"`
+		// VisibilityProbed times sampled alert events one by one (see
+		// Probes): from the 2xx answer to the first GET
+		// /api/v1/events/{id} that names the incident holding it.
+		VisibilityProbed Percentiles `json:"visibility_alert_probed"`
 	} `json:"latency"`
+	Probes struct {
+		RatePerSecond float64  `json:"rate_per_second"`
+		IntervalMs    float64  `json:"interval_ms"`
+		Timed         int      `json:"timed"`
+		Dropped       int      `json:"dropped"` // samples due while every prober was busy
+		Unseen        int      `json:"unseen"`  // never on a timeline within the settle time
+		UnseenIDs     []string `json:"unseen_ids,omitempty"`
+	} `json:"probes"`
 	Poll struct {
 		IntervalMs float64     `json:"interval_ms"`
 		Listings   Percentiles `json:"listings"`
@@ -205,6 +217,10 @@ func (l *loader) report(start, loadEnd, settleEnd time.Time, settled bool) *Repo
 	r.Latency.WebhookDeploys = percentiles(slices.Clone(t.webhookDeploys))
 	r.Latency.VisibilityAlerts = percentiles(visAlerts)
 	r.Latency.VisibilityDeploys = percentiles(visDeploys)
+	r.Latency.VisibilityProbed = percentiles(slices.Clone(t.probes))
+	r.Probes.RatePerSecond, r.Probes.IntervalMs = l.o.probeRate, float64(l.o.probeInterval)/float64(time.Millisecond)
+	r.Probes.Timed, r.Probes.Dropped, r.Probes.Unseen = len(t.probes), t.probesDropped, len(t.probesUnseen)
+	r.Probes.UnseenIDs = t.probesUnseen[:min(len(t.probesUnseen), maxExamples)]
 	r.Poll.IntervalMs = float64(l.o.pollInterval) / float64(time.Millisecond)
 	r.Poll.Listings = percentiles(slices.Clone(t.pollDur))
 	r.Poll.Errors, r.Poll.LastError = t.pollErrs, t.lastErr
@@ -296,6 +312,7 @@ func (r *Report) writeText(w io.Writer) error {
 		{"webhook deploy", r.Latency.WebhookDeploys},
 		{"visibility alert", r.Latency.VisibilityAlerts},
 		{"visibility deploy", r.Latency.VisibilityDeploys},
+		{"visibility alert, probed", r.Latency.VisibilityProbed},
 		{"incident listing", r.Poll.Listings},
 	}
 	width := len("latency (ms)")
@@ -314,6 +331,11 @@ func (r *Report) writeText(w io.Writer) error {
 		"A listing starts every %.0fms, or right after the previous one when that took longer (here p50 %.0fms, max %.0fms):\n"+
 		"visibility is an upper bound at that resolution, and the listings are load on the server too.\n",
 		r.Poll.IntervalMs, r.Poll.Listings.P50, r.Poll.Listings.Max)
+	if r.Probes.RatePerSecond > 0 {
+		fmt.Fprintf(w, "Probed: %.0f alert events a second, each asked for by ID every %.0fms from its 2xx answer until an incident holds it\n"+
+			"(%d timed, %d skipped while every prober was busy, %d never seen).\n",
+			r.Probes.RatePerSecond, r.Probes.IntervalMs, r.Probes.Timed, r.Probes.Dropped, r.Probes.Unseen)
+	}
 	if r.Poll.Errors > 0 {
 		fmt.Fprintf(w, "%d listings failed; the last: %s\n", r.Poll.Errors, r.Poll.LastError)
 	}
