@@ -140,19 +140,9 @@ func (r relation) any() bool { return r.service || r.shared != "" }
 // deploy_labels and shared_labels. A deploy to another environment, or
 // another shared place (cluster), than the alerts name is unrelated,
 // whatever else matches.
-func (s settings) relate(inc *hindsight.Incident, d *hindsight.Event) relation {
+func (s settings) relate(inc *hindsight.Incident, labels *alertLabels, d *hindsight.Event) relation {
 	var r relation
-	hasLabel := func(label, value string) (named, equal bool) {
-		for _, a := range inc.Alerts {
-			if v := a.Labels[label]; v != "" {
-				named = true
-				if v == value {
-					return true, true
-				}
-			}
-		}
-		return named, false
-	}
+	hasLabel := labels.has
 	if env := d.Deploy.Environment; env != "" {
 		named, equal := hasLabel(s.DeployLabels["environment"], env)
 		if named && !equal {
@@ -186,6 +176,32 @@ func (s settings) relate(inc *hindsight.Incident, d *hindsight.Event) relation {
 	return r
 }
 
+// alertLabels answers, for an incident's alerts, whether any names a
+// label and whether any gives it a value. A storm's incident has
+// thousands of alerts and is compared with every deploy around it: the
+// values of each label asked about are gathered once.
+type alertLabels struct {
+	alerts []hindsight.AlertSummary
+	values map[string]map[string]bool // label -> its values among the alerts
+}
+
+func (a *alertLabels) has(label, value string) (named, equal bool) {
+	vs, ok := a.values[label]
+	if !ok {
+		vs = map[string]bool{}
+		for _, al := range a.alerts {
+			if v := al.Labels[label]; v != "" {
+				vs[v] = true
+			}
+		}
+		if a.values == nil {
+			a.values = map[string]map[string]bool{}
+		}
+		a.values[label] = vs
+	}
+	return len(vs) > 0, vs[value]
+}
+
 // changes scores every related deploy in the lookback before inc started
 // and returns them ranked, with the timeline entries of suspects and of
 // the service's deploys during the incident and just after it.
@@ -203,13 +219,14 @@ func (s settings) changes(inc *hindsight.Incident, ds []hindsight.Event) ([]hind
 	var order []string
 	var during []*hindsight.Event // the service's deploys during the incident
 	var entries []hindsight.TimelineEntry
+	labels := &alertLabels{alerts: inc.Alerts}
 	for i := range ds {
 		d := &ds[i]
 		t := d.Time.UTC()
 		if t.Before(from) {
 			continue
 		}
-		rel := s.relate(inc, d)
+		rel := s.relate(inc, labels, d)
 		if !rel.any() {
 			continue
 		}
