@@ -9,6 +9,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -123,10 +124,49 @@ func (a *server) list(w http.ResponseWriter, r *http.Request) {
 	if incs == nil {
 		incs = []hindsight.Incident{}
 	}
-	JSON(w, http.StatusOK, struct {
-		Incidents  []hindsight.Incident `json:"incidents"`
-		NextCursor string               `json:"next_cursor,omitempty"`
-	}{incs, next})
+	writeList(w, incs, next)
+}
+
+// incidentList is the answer of GET /api/v1/incidents.
+type incidentList struct {
+	Incidents  []hindsight.Incident `json:"incidents"`
+	NextCursor string               `json:"next_cursor,omitempty"`
+}
+
+// writeList writes what JSON(w, 200, incidentList{incs, next}) writes,
+// byte for byte, an incident at a time: a page of a storm's incidents
+// is tens of megabytes, and encoding it whole held it twice more in
+// memory (compact, then indented) before the first byte left.
+func writeList(w http.ResponseWriter, incs []hindsight.Incident, next string) {
+	if len(incs) == 0 {
+		JSON(w, http.StatusOK, incidentList{incs, next})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("{\n  \"incidents\": [\n")
+	for i := range incs {
+		b, err := json.MarshalIndent(&incs[i], "    ", "  ")
+		if err != nil {
+			return // as JSON does: the status is out, nothing more to say
+		}
+		bw.WriteString("    ")
+		bw.Write(b)
+		if i < len(incs)-1 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("  ]")
+	if next != "" {
+		n, _ := json.Marshal(next)
+		bw.WriteString(",\n  \"next_cursor\": ")
+		bw.Write(n)
+	}
+	bw.WriteString("\n}\n")
+	_ = bw.Flush()
 }
 
 func (a *server) lookup(w http.ResponseWriter, r *http.Request) *hindsight.Incident {
