@@ -79,7 +79,22 @@ type writtenLists struct{ timeline, alerts map[string]uint64 }
 var _ correlate.Store = (*Store)(nil)
 
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.db.NoSync {
+		if err := s.db.Sync(); err != nil {
+			s.db.Close()
+			return fmt.Errorf("sync %s: %w", s.path, err)
+		}
+	}
+	return s.db.Close()
+}
+
+// Unsynced makes commits skip their fsync until Close, which syncs once:
+// for a file written from scratch and used only once it is whole (a
+// rebuild's), where a crash loses nothing that matters because the file
+// is thrown away. Never for the live state: a commit must be on disk
+// before the stream is acknowledged.
+func (s *Store) Unsynced() { s.db.NoSync = true }
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }

@@ -63,6 +63,14 @@ type ReplayBatch struct {
 	Through uint64
 	// First and Last are the range Replay reads.
 	First, Last uint64
+	// undecodable are the messages of the batch that are not events, for
+	// OnUndecodable, called on fn's goroutine before fn.
+	undecodable []undecodable
+}
+
+type undecodable struct {
+	seq uint64
+	err error
 }
 
 // Replay reads the events stream in order from o.From to o.To with an
@@ -71,6 +79,10 @@ type ReplayBatch struct {
 // consumer) and hands the events to fn in batches. It returns fn's
 // first error, ctx's error, or nil once the last message is handed over.
 // A stream with no messages in the range calls fn never.
+//
+// fn runs on a goroutine of its own, one batch at a time and in order,
+// while the next batch is read and decoded: a rebuild's decoding and its
+// folding use a core each.
 func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) error) error {
 	if o.Batch <= 0 {
 		o.Batch = 1000
@@ -103,6 +115,46 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 	}
 	defer iter.Stop()
 
+	batches := make(chan ReplayBatch, 1)
+	failed, finished := make(chan struct{}), make(chan struct{})
+	var fnErr error
+	go func() {
+		defer close(finished)
+		for b := range batches {
+			for _, u := range b.undecodable {
+				if o.OnUndecodable != nil {
+					o.OnUndecodable(u.seq, u.err)
+				}
+			}
+			if fnErr = fn(b); fnErr != nil {
+				close(failed)
+				for range batches {
+				}
+				return
+			}
+		}
+	}()
+	err = b.replay(ctx, iter, cons, first, last, o, func(batch ReplayBatch) error {
+		select {
+		case batches <- batch:
+			return nil
+		case <-failed:
+			return errStopped
+		}
+	})
+	close(batches)
+	<-finished
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+// errStopped ends reading when fn failed: Replay returns fn's error.
+var errStopped = errors.New("replay stopped")
+
+// replay reads [first, last] and hands batches to send, in order.
+func (b *Bus) replay(ctx context.Context, iter jetstream.MessagesContext, cons jetstream.Consumer, first, last uint64, o ReplayOptions, send func(ReplayBatch) error) error {
 	batch := ReplayBatch{First: first, Last: last, Through: first - 1}
 	handed := batch.Through
 	flush := func() error {
@@ -110,8 +162,8 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 			return nil
 		}
 		handed = batch.Through
-		err := fn(batch)
-		batch.Deliveries = make([]Delivery, 0, o.Batch)
+		err := send(batch)
+		batch.Deliveries, batch.undecodable = make([]Delivery, 0, o.Batch), nil
 		return err
 	}
 	for {
@@ -147,9 +199,7 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 			return flush()
 		}
 		if events, err := unpack(m.Data(), m.Headers()); err != nil {
-			if o.OnUndecodable != nil {
-				o.OnUndecodable(seq, fmt.Errorf("cannot decode event: %w", err))
-			}
+			batch.undecodable = append(batch.undecodable, undecodable{seq, fmt.Errorf("cannot decode event: %w", err)})
 		} else {
 			for _, e := range events {
 				batch.Deliveries = append(batch.Deliveries, Delivery{Event: e, Seq: seq, Delivered: meta.NumDelivered})

@@ -128,6 +128,9 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 	if err != nil {
 		return err
 	}
+	// The new file counts only once it is whole: removed if the rebuild
+	// fails, synced by Close before it is swapped in.
+	store.Unsynced()
 	defer func() {
 		if store != nil {
 			store.Close()
