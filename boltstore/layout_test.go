@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -84,6 +85,7 @@ func alert(fp string, at time.Time) hindsight.AlertSummary {
 // every change a batch can make to them; those the layout cannot key in
 // order stay in the incident; an incident that goes takes them along.
 func TestIncidentListsKeptApart(t *testing.T) {
+	boltstore.KeepListsApart(t, 1)
 	s, path := openStore(t)
 	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	inc := incident("inc", base, hindsight.StatusOpen)
@@ -160,6 +162,7 @@ func TestIncidentListsKeptApart(t *testing.T) {
 // A file of schema version 2, with incidents stored whole, is migrated
 // at Open and reads the same.
 func TestOpenMigratesSchema2(t *testing.T) {
+	boltstore.KeepListsApart(t, 1)
 	path := filepath.Join(t.TempDir(), "db")
 	s, err := boltstore.Open(path)
 	if err != nil {
@@ -229,4 +232,67 @@ func TestOpenMigratesSchema2(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// An incident's lists stay in it while they are short, move apart as
+// they grow, and come back if they shrink; every reader gives the
+// incident back as committed throughout.
+func TestShortListsStayInTheIncident(t *testing.T) {
+	// Reopening between commits checks where the lists are; without, the
+	// store writes each commit as a delta of the one before.
+	for _, reopen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reopen=%v", reopen), func(t *testing.T) { shortListsStayInTheIncident(t, reopen) })
+	}
+}
+
+func shortListsStayInTheIncident(t *testing.T, reopen bool) {
+	s, path := openStore(t)
+	base := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	inc := incident("inc", base, hindsight.StatusOpen)
+	grow := func(n int) {
+		inc.Timeline, inc.Alerts = nil, nil
+		for i := range n {
+			at := base.Add(time.Duration(i) * time.Second)
+			inc.Timeline = append(inc.Timeline, entry(fmt.Sprintf("e%03d", i), at, hindsight.KindAlertFiring))
+			inc.Alerts = append(inc.Alerts, alert(fmt.Sprintf("f%03d", i), at))
+		}
+	}
+	apart := func() (timeline, alerts bool) {
+		t.Helper()
+		s.Close()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error {
+			timeline = tx.Bucket([]byte("timelines")).Bucket([]byte("inc")) != nil
+			alerts = tx.Bucket([]byte("alerts")).Bucket([]byte("inc")) != nil
+			return nil
+		})
+		db.Close()
+		if s, err = boltstore.Open(path); err != nil {
+			t.Fatal(err)
+		}
+		return timeline, alerts
+	}
+	t.Cleanup(func() { s.Close() })
+	replaced := []string(nil)
+	for _, c := range []struct {
+		entries int
+		apart   bool
+	}{{3, false}, {20, false}, {200, true}, {210, true}, {10, false}, {100, true}, {101, true}, {5, false}} {
+		grow(c.entries)
+		if err := s.Commit(correlate.Change{Keys: []correlate.KeyChange{{Key: "checkout", Incidents: []hindsight.Incident{inc}, Replaced: replaced}}}); err != nil {
+			t.Fatal(err)
+		}
+		replaced = []string{inc.ID}
+		sameAsCommitted(t, s, inc)
+		if !reopen {
+			continue
+		}
+		if tl, al := apart(); tl != c.apart || al != c.apart {
+			t.Errorf("%d entries: timeline apart %v, alerts apart %v; want %v", c.entries, tl, al, c.apart)
+		}
+		sameAsCommitted(t, s, inc)
+	}
 }

@@ -268,6 +268,9 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
 		deploys := tx.Bucket(bucketDeploys)
+		// Keys by time mostly grow at the end: fill their pages up
+		// (bbolt's default, half, suits keys that land anywhere).
+		deploys.FillPercent = appendFill
 		for i, ke := range c.Deploys {
 			d := &ke.Event
 			data := enc.deploys[i]
@@ -312,7 +315,9 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 			if ke.Event.Note != nil || ke.Event.Human != nil {
 				sub = subNotes
 			}
-			if err := kb.Bucket(sub).Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
+			b := kb.Bucket(sub)
+			b.FillPercent = appendFill
+			if err := b.Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
 				return err
 			}
 			if err := idx.Put([]byte(ke.Event.ID), indexEntry(&ke.Event, ke.Key)); err != nil {
@@ -449,6 +454,12 @@ func (s *Store) encode(c correlate.Change, written map[string]*writtenLists) (en
 // (two entries with one key, or an order the store does not know) stays
 // in the head, as do empty ones; a sub-bucket exists only for a list kept
 // apart, and the head then has that list null.
+//
+// A list shorter than minApart stays in the head too: bbolt gives a
+// sub-bucket over a quarter of a page a page of its own, so the few
+// entries of a typical incident cost 8 KiB apart against about 2 in the
+// head, and rewriting them whole costs little. A list moves apart as it
+// grows past it (a storm's), and back if it shrinks.
 type incidentLayout struct {
 	head hindsight.Incident
 	// timeline and alerts are the keys of the lists kept apart; nil for
@@ -456,13 +467,24 @@ type incidentLayout struct {
 	timeline, alerts [][]byte
 }
 
+// appendFill is how full bbolt fills the pages of buckets keyed by time,
+// where new keys mostly come last.
+const appendFill = 0.9
+
+// minApart is the fewest entries of a list kept apart.
+var minApart = 48
+
 func layout(inc *hindsight.Incident) incidentLayout {
 	l := incidentLayout{head: *inc}
-	if l.timeline = sortedKeys(len(inc.Timeline), func(i int) []byte { return entryKey(&inc.Timeline[i]) }); l.timeline != nil {
-		l.head.Timeline = nil
+	if len(inc.Timeline) >= minApart {
+		if l.timeline = sortedKeys(len(inc.Timeline), func(i int) []byte { return entryKey(&inc.Timeline[i]) }); l.timeline != nil {
+			l.head.Timeline = nil
+		}
 	}
-	if l.alerts = sortedKeys(len(inc.Alerts), func(i int) []byte { return alertKey(&inc.Alerts[i]) }); l.alerts != nil {
-		l.head.Alerts = nil
+	if len(inc.Alerts) >= minApart {
+		if l.alerts = sortedKeys(len(inc.Alerts), func(i int) []byte { return alertKey(&inc.Alerts[i]) }); l.alerts != nil {
+			l.head.Alerts = nil
+		}
 	}
 	return l
 }
@@ -684,7 +706,7 @@ func putList(parent *bolt.Bucket, id []byte, l encodedList) error {
 		}
 	}
 	// Entries mostly come at the end (time order): fill pages up.
-	b.FillPercent = 0.9
+	b.FillPercent = appendFill
 	if l.delta {
 		for _, k := range l.gone {
 			if err := b.Delete([]byte(k)); err != nil {
@@ -837,6 +859,7 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded []encode
 		return err
 	}
 	incs, byStart, open, redirects := tx.Bucket(bucketIncidents), tx.Bucket(bucketByStart), tx.Bucket(bucketOpen), tx.Bucket(bucketRedirects)
+	byStart.FillPercent = appendFill
 	keyIncs := kb.Bucket(subIncidents)
 	next := make(map[string]*encodedIncident, len(kc.Incidents))
 	for i := range kc.Incidents {

@@ -378,13 +378,23 @@ func TestRebuildRefusesWhatItCannotDo(t *testing.T) {
 // HINDSIGHT_REBUILD_BATCH (default 10000) and 50 services:
 //
 //	HINDSIGHT_REBUILD_EVENTS=100000 go test -run TestRebuildSpeed -v -timeout 1h ./cmd/hindsight/
+//
+// With HINDSIGHT_REBUILD_DIR (a new directory) the stream and the rebuilt
+// state are left there as a data directory `hindsight serve --data-dir`
+// can run on: a store of a million events, to measure serve over.
 func TestRebuildSpeed(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("HINDSIGHT_REBUILD_EVENTS"))
 	if n <= 0 {
 		t.Skip("set HINDSIGHT_REBUILD_EVENTS to measure")
 	}
 	batch := cmpOr(os.Getenv("HINDSIGHT_REBUILD_BATCH"), "10000")
-	dir := t.TempDir()
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "rebuilt.db")
+	if keep := os.Getenv("HINDSIGHT_REBUILD_DIR"); keep != "" {
+		if err := os.Mkdir(keep, 0o700); err != nil {
+			t.Fatalf("HINDSIGHT_REBUILD_DIR: %v (want a new directory)", err)
+		}
+		dir, out = keep, filepath.Join(keep, boltstore.FileName)
+	}
 	ns, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{StoreDir: filepath.Join(dir, "jetstream"), SyncInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +414,6 @@ func TestRebuildSpeed(t *testing.T) {
 	ns.WaitForShutdown()
 
 	var stderr bytes.Buffer
-	out := filepath.Join(t.TempDir(), "rebuilt.db")
 	if code := run([]string{"rebuild", "--data-dir", dir, "--out", out, "--batch", batch}, io.Discard, &stderr); code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr.String())
 	}
