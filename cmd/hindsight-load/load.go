@@ -451,6 +451,13 @@ type incidentPage struct {
 // closes settled once a listing begun after the load ended has every
 // acknowledged alert event on exactly one entry.
 func (l *loader) poll(ctx context.Context, loadDone <-chan struct{}, settled chan<- struct{}) {
+	// The first listing waits an interval: at the start it would only
+	// read what the server held before the run.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(l.o.pollInterval):
+	}
 	for ctx.Err() == nil {
 		began := time.Now()
 		afterLoad := isClosed(loadDone)

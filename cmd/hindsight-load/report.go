@@ -294,8 +294,8 @@ func (r *Report) writeText(w io.Writer) error {
 	row("deploys", "%d acknowledged: %d on a timeline, %d suspected changes (the rest are near no incident)", r.Deploys.Acked, r.Deploys.OnTimeline, r.Deploys.Suspected)
 	switch {
 	case r.RSS.Samples > 0:
-		row("server RSS", "peak %s (VmHWM, whole life), max sampled %s, %s at start; pid %d",
-			mib(r.RSS.PeakBytes), mib(r.RSS.MaxSampledBytes), mib(r.RSS.StartBytes), r.RSS.PID)
+		row("server RSS", "peak %s (VmHWM, whole life), max sampled %s, max RssAnon (not a mapped file) %s, %s at start; pid %d",
+			mib(r.RSS.PeakBytes), mib(r.RSS.MaxSampledBytes), mib(r.RSS.MaxAnonBytes), mib(r.RSS.StartBytes), r.RSS.PID)
 	default:
 		row("server RSS", "%s", r.RSS.Note)
 	}

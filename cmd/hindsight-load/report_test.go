@@ -53,12 +53,12 @@ func TestExactlyOnce(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	status := "Name:\thindsight\nVmPeak:\t 2049100 kB\nVmHWM:\t   80980 kB\nVmRSS:\t   70000 kB\nThreads:\t12\n"
-	rss, hwm, err := parseStatus(strings.NewReader(status))
-	if err != nil || rss != 70000*1024 || hwm != 80980*1024 {
-		t.Fatalf("parseStatus = %d, %d, %v; want %d, %d", rss, hwm, err, 70000*1024, 80980*1024)
+	status := "Name:\thindsight\nVmPeak:\t 2049100 kB\nVmHWM:\t   80980 kB\nVmRSS:\t   70000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   20000 kB\nThreads:\t12\n"
+	m, err := parseStatus(strings.NewReader(status))
+	if want := (procMem{rss: 70000 * 1024, hwm: 80980 * 1024, anon: 50000 * 1024}); err != nil || m != want {
+		t.Fatalf("parseStatus = %+v, %v; want %+v", m, err, want)
 	}
-	if _, _, err := parseStatus(strings.NewReader("Name:\tx\n")); err == nil {
+	if _, err := parseStatus(strings.NewReader("Name:\tx\n")); err == nil {
 		t.Fatal("parseStatus without VmRSS: no error")
 	}
 }

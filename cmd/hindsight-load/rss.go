@@ -20,49 +20,65 @@ type RSS struct {
 	MaxSampledBytes int64 `json:"max_sampled_bytes,omitempty"`
 	// PeakBytes is VmHWM at the end: the process's peak RSS over its
 	// whole life, so it includes anything before the run.
-	PeakBytes int64  `json:"peak_bytes,omitempty"`
-	Samples   int    `json:"samples,omitempty"`
-	Note      string `json:"note,omitempty"`
+	PeakBytes int64 `json:"peak_bytes,omitempty"`
+	// MaxAnonBytes is the largest RssAnon sampled: resident memory that
+	// is not a mapped file (the Go heap, stacks). The rest of VmRSS is
+	// mostly pages of the state file bbolt maps, which are the page
+	// cache's: the kernel drops them under memory pressure.
+	MaxAnonBytes int64  `json:"max_anon_bytes,omitempty"`
+	Samples      int    `json:"samples,omitempty"`
+	Note         string `json:"note,omitempty"`
 }
 
-// procStatus reads VmRSS and VmHWM, in bytes, from /proc/pid/status.
-func procStatus(pid int) (rss, hwm int64, err error) {
+// procMem is what /proc/PID/status says of a process's memory, in bytes.
+type procMem struct {
+	rss, hwm, anon int64
+}
+
+// procStatus reads VmRSS, VmHWM and RssAnon from /proc/pid/status.
+func procStatus(pid int) (procMem, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return procMem{}, err
 	}
 	defer f.Close()
 	return parseStatus(f)
 }
 
-func parseStatus(f io.Reader) (rss, hwm int64, err error) {
+func parseStatus(f io.Reader) (procMem, error) {
+	var m procMem
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		var into *int64
+		switch k {
+		case "VmRSS":
+			into = &m.rss
+		case "VmHWM":
+			into = &m.hwm
+		case "RssAnon":
+			into = &m.anon
+		}
+		if !ok || into == nil {
 			continue
 		}
 		fields := strings.Fields(v)
 		if len(fields) != 2 || fields[1] != "kB" {
-			return 0, 0, fmt.Errorf("%s: unexpected %q", k, v)
+			return procMem{}, fmt.Errorf("%s: unexpected %q", k, v)
 		}
 		n, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", k, err)
+			return procMem{}, fmt.Errorf("%s: %w", k, err)
 		}
-		if k == "VmRSS" {
-			rss = n * 1024
-		} else {
-			hwm = n * 1024
-		}
+		*into = n * 1024
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return procMem{}, err
 	}
-	if rss == 0 || hwm == 0 {
-		return 0, 0, fmt.Errorf("no VmRSS or VmHWM")
+	if m.rss == 0 || m.hwm == 0 {
+		return procMem{}, fmt.Errorf("no VmRSS or VmHWM")
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 // rssSampler reads a process's RSS every interval until stopped.
@@ -94,7 +110,7 @@ func startRSS(pid int, every time.Duration) *rssSampler {
 }
 
 func (s *rssSampler) sample() {
-	rss, hwm, err := procStatus(s.pid)
+	m, err := procStatus(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -104,8 +120,9 @@ func (s *rssSampler) sample() {
 		return
 	}
 	s.rep.Samples++
-	s.rep.MaxSampledBytes = max(s.rep.MaxSampledBytes, rss)
-	s.rep.PeakBytes = max(s.rep.PeakBytes, hwm)
+	s.rep.MaxSampledBytes = max(s.rep.MaxSampledBytes, m.rss)
+	s.rep.PeakBytes = max(s.rep.PeakBytes, m.hwm)
+	s.rep.MaxAnonBytes = max(s.rep.MaxAnonBytes, m.anon)
 }
 
 func (s *rssSampler) stop() RSS {
