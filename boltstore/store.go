@@ -925,7 +925,7 @@ func (s *Store) replaceKey(tx *bolt.Tx, kc correlate.KeyChange, encoded []encode
 		if err := keyIncs.Put(id, start); err != nil {
 			return err
 		}
-		if err := byStart.Put(start, nil); err != nil {
+		if err := byStart.Put(start, listed(inc)); err != nil {
 			return err
 		}
 		if err := spans.Put(start, encodeSpan(correlate.SpanOf(inc))); err != nil {
@@ -1178,34 +1178,38 @@ func (s *Store) List(_ context.Context, o ListOptions) ([]hindsight.Incident, st
 	err := s.db.View(func(tx *bolt.Tx) error {
 		incs := tx.Bucket(bucketIncidents)
 		c := tx.Bucket(bucketByStart).Cursor()
-		var k []byte
+		var k, v []byte
 		if o.Cursor != "" {
 			from, err := decodeCursor(o.Cursor)
 			if err != nil {
 				return err
 			}
 			// The cursor is the first incident not yet returned.
-			k, _ = c.Seek(from)
+			k, v = c.Seek(from)
 			if k == nil {
-				k, _ = c.Last()
+				k, v = c.Last()
 			} else if !bytes.Equal(k, from) {
-				k, _ = c.Prev()
+				k, v = c.Prev()
 			}
 		} else {
-			k, _ = c.Last()
+			k, v = c.Last()
 		}
-		for ; k != nil; k, _ = c.Prev() {
+		for ; k != nil; k, v = c.Prev() {
 			if len(out) == o.Limit {
 				next = encodeCursor(k)
 				return nil
+			}
+			// by_start says each incident's status and service (files
+			// before it did have none there): a filter that matches few
+			// decodes only those.
+			if status, service, ok := parseListed(v); ok && !o.matches(status, service) {
+				continue
 			}
 			inc, err := decodeIncident(incs.Get(k[8:]))
 			if err != nil {
 				return fmt.Errorf("incident %s: %w", k[8:], err)
 			}
-			// Without a status, the incidents that opened: alerts held
-			// back by open_after are asked for by name.
-			if (o.Status == "" && !inc.Status.Opened()) || (o.Status != "" && inc.Status != o.Status) || (o.Service != "" && inc.Service != o.Service) {
+			if !o.matches(inc.Status, inc.Service) {
 				continue
 			}
 			if err := readLists(tx, k[8:], inc, true); err != nil {
@@ -1216,6 +1220,27 @@ func (s *Store) List(_ context.Context, o ListOptions) ([]hindsight.Incident, st
 		return nil
 	})
 	return out, next, err
+}
+
+// matches says whether an incident of status and service belongs on the
+// list: without a status, the incidents that opened (alerts held back by
+// open_after are asked for by name).
+func (o ListOptions) matches(status hindsight.Status, service string) bool {
+	if (o.Status == "" && !status.Opened()) || (o.Status != "" && status != o.Status) {
+		return false
+	}
+	return o.Service == "" || service == o.Service
+}
+
+// listed is the value of an incident's by_start entry: its status and
+// service, what List filters on.
+func listed(inc *hindsight.Incident) []byte {
+	return []byte(string(inc.Status) + "\x00" + inc.Service)
+}
+
+func parseListed(v []byte) (hindsight.Status, string, bool) {
+	status, service, ok := bytes.Cut(v, []byte{0})
+	return hindsight.Status(status), string(service), ok
 }
 
 func decodeIncident(v []byte) (*hindsight.Incident, error) {
