@@ -609,6 +609,10 @@ func TestOpenAPIDescribesTheAPI(t *testing.T) {
 	if place.Incident != inc.ID || place.Key != inc.Key {
 		t.Errorf("the place of %s = %+v; want incident %s, key %s", alert, place, inc.ID, inc.Key)
 	}
+	c.do(t, oaReq{method: "GET", path: "/api/v1/events/" + pending.Timeline[0].ID, want: 200}).json(t, &place)
+	if place.Incident != pending.ID || (place.Status != hindsight.StatusPending && place.Status != hindsight.StatusOpen) {
+		t.Errorf("the place of held-back alert %s = %+v; want incident %s, pending (or open once open_after passed)", pending.Timeline[0].ID, place, pending.ID)
+	}
 	c.do(t, oaReq{method: "GET", path: "/api/v1/events/am-unknown", want: 404})
 
 	// A note, and a declared incident (a second page for the list).

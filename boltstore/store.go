@@ -1322,15 +1322,16 @@ func (s *Store) Redirects() (map[string]string, error) {
 }
 
 // EventPlace is where the store keeps an event: its correlation key, and
-// the incident of that key whose span holds the event's time ("" for an
-// event no incident holds: one the rules ignore, or an alert held back
-// by open_after).
+// the incident of that key whose span holds the event's time, with that
+// incident's status ("" for an event no incident holds, one the rules
+// ignore). An alert held back by open_after is in a pending incident.
 type EventPlace struct {
-	ID         string    `json:"id"`
-	Key        string    `json:"key,omitempty"`
-	Time       time.Time `json:"time"`
-	ReceivedAt time.Time `json:"received_at"`
-	Incident   string    `json:"incident,omitempty"`
+	ID         string           `json:"id"`
+	Key        string           `json:"key,omitempty"`
+	Time       time.Time        `json:"time"`
+	ReceivedAt time.Time        `json:"received_at"`
+	Incident   string           `json:"incident,omitempty"`
+	Status     hindsight.Status `json:"status,omitempty"`
 }
 
 // EventPlace says where an event is, without reading any incident whole:
@@ -1354,8 +1355,8 @@ func (s *Store) EventPlace(_ context.Context, eventID string) (EventPlace, error
 		return EventPlace{}, err
 	}
 	for _, sp := range spans {
-		if !sp.Start.After(k.Time) && !sp.End.Before(k.Time) && sp.Status.Opened() {
-			p.Incident = sp.ID
+		if !sp.Start.After(k.Time) && !sp.End.Before(k.Time) {
+			p.Incident, p.Status = sp.ID, sp.Status
 		}
 	}
 	return p, nil

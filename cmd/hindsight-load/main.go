@@ -195,8 +195,8 @@ func (o options) validate() error {
 		return errors.New("--duration, --events and --settle cannot be negative")
 	case o.pollInterval <= 0:
 		return fmt.Errorf("--poll-interval %s: want more than 0", o.pollInterval)
-	case o.probeRate < 0:
-		return fmt.Errorf("--probe-rate %g: want 0 (no probes) or more", o.probeRate)
+	case o.probeRate != 0 && (o.probeRate < 0.01 || o.probeRate > 10000):
+		return fmt.Errorf("--probe-rate %g: want 0 (no probes) or from 0.01 to 10000 a second", o.probeRate)
 	case o.probeRate > 0 && o.probeInterval <= 0:
 		return fmt.Errorf("--probe-interval %s: want more than 0", o.probeInterval)
 	case o.pid < 0:

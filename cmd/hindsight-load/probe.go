@@ -30,15 +30,17 @@ type prober struct {
 	interval time.Duration // between two asks of one probe
 	limit    time.Duration // a probe gives up after this
 
-	mu   sync.Mutex
-	last time.Time
-	work chan probe
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	last   time.Time
+	work   chan probe
+	wg     sync.WaitGroup
+	cancel context.CancelFunc // ends the probes still asking
 }
 
 func startProber(ctx context.Context, l *loader) *prober {
+	ctx, cancel := context.WithCancel(ctx)
 	p := &prober{l: l, every: time.Duration(float64(time.Second) / l.o.probeRate), interval: l.o.probeInterval,
-		limit: max(l.o.settle, 10*time.Second), work: make(chan probe, probeWorkers)}
+		limit: max(l.o.settle, 10*time.Second), work: make(chan probe, probeWorkers), cancel: cancel}
 	for range probeWorkers {
 		p.wg.Go(func() {
 			for pr := range p.work {
@@ -71,11 +73,14 @@ func (p *prober) offer(id string, acked time.Time) {
 	}
 }
 
+// stop ends the probes once the run is over: one still asking then
+// counts neither as timed nor as unseen.
 func (p *prober) stop() {
 	if p == nil {
 		return
 	}
 	close(p.work)
+	p.cancel()
 	p.wg.Wait()
 }
 
@@ -86,6 +91,8 @@ func (p *prober) run(ctx context.Context, pr probe) {
 		status, body, err := p.l.do(ctx, "GET", path, nil)
 		at := time.Now()
 		if err == nil && status == http.StatusOK {
+			// On a timeline: of an incident, or of one held back by
+			// open_after (pending), as the listing counts it.
 			var place struct {
 				Incident string `json:"incident"`
 			}
@@ -103,7 +110,9 @@ func (p *prober) run(ctx context.Context, pr probe) {
 		case <-time.After(p.interval):
 		}
 	}
-	p.l.tr.probeUnseen(pr.id)
+	if ctx.Err() == nil {
+		p.l.tr.probeUnseen(pr.id)
+	}
 }
 
 func (t *tracker) probed(id string, d time.Duration) {

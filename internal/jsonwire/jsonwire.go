@@ -13,7 +13,8 @@
 // compiles its codecs at run time with assembly tied to Go's internals,
 // and github.com/segmentio/encoding half as fast.
 //
-// The guarantee: Unmarshal gives what encoding/json gives, or its error.
+// The guarantee: Unmarshal gives what encoding/json gives, or its error,
+// for a target that starts at its zero value (every caller's).
 // A document go-json refuses (or panics on) is decoded again with
 // encoding/json from a zero value, so a disagreement can only ever cost
 // time, and every error a sender reads is encoding/json's, word for
@@ -31,7 +32,8 @@ import (
 	gojson "github.com/goccy/go-json"
 )
 
-// Marshal returns the JSON encoding of v, as encoding/json.Marshal.
+// Marshal returns the JSON encoding of v, as encoding/json.Marshal does
+// (an error, for a value encoding/json refuses too, is go-json's words).
 func Marshal(v any) (b []byte, err error) {
 	defer func() {
 		if recover() != nil {
@@ -41,8 +43,10 @@ func Marshal(v any) (b []byte, err error) {
 	return gojson.Marshal(v)
 }
 
-// Unmarshal decodes data into v, a non-nil pointer, as
-// encoding/json.Unmarshal does.
+// Unmarshal decodes data into v, a non-nil pointer to a zero value, as
+// encoding/json.Unmarshal does. (Into a value that already holds data,
+// a document go-json refuses is decoded by encoding/json from zero, not
+// merged into it.)
 func Unmarshal(data []byte, v any) error {
 	if Decoded(data, v) {
 		return nil
