@@ -142,9 +142,7 @@ func writeList(w http.ResponseWriter, incs []hindsight.Incident, next string) {
 		JSON(w, http.StatusOK, incidentList{incs, next})
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
+	writeJSONHeader(w, http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString("{\n  \"incidents\": [\n")
 	for i := range incs {
@@ -232,12 +230,16 @@ func (a *server) internal(w http.ResponseWriter, what string, err error) {
 
 // JSON writes v as a JSON response.
 func JSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	writeJSONHeader(w, status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+func writeJSONHeader(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
 }
 
 // Error writes {"error": msg}.

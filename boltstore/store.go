@@ -1357,6 +1357,7 @@ func (s *Store) EventPlace(_ context.Context, eventID string) (EventPlace, error
 	for _, sp := range spans {
 		if !sp.Start.After(k.Time) && !sp.End.Before(k.Time) {
 			p.Incident, p.Status = sp.ID, sp.Status
+			break
 		}
 	}
 	return p, nil
@@ -1365,22 +1366,12 @@ func (s *Store) EventPlace(_ context.Context, eventID string) (EventPlace, error
 // IncidentOfEvent returns the incident an event was folded into: the one
 // of its key whose span holds the event's time.
 func (s *Store) IncidentOfEvent(ctx context.Context, eventID string) (*hindsight.Incident, error) {
-	known, err := s.Known([]string{eventID})
+	p, err := s.EventPlace(ctx, eventID)
 	if err != nil {
 		return nil, err
 	}
-	k, ok := known[eventID]
-	if !ok || k.Key == "" {
-		return nil, fmt.Errorf("event %q: %w", eventID, hindsight.ErrNotFound)
+	if p.Incident == "" {
+		return nil, fmt.Errorf("event %q: no incident holds it: %w", eventID, hindsight.ErrNotFound)
 	}
-	spans, err := s.KeySpans(k.Key, k.Time, k.Time)
-	if err != nil {
-		return nil, err
-	}
-	for _, sp := range spans {
-		if !sp.Start.After(k.Time) && !sp.End.Before(k.Time) {
-			return s.Incident(ctx, sp.ID)
-		}
-	}
-	return nil, fmt.Errorf("event %q: no incident holds it: %w", eventID, hindsight.ErrNotFound)
+	return s.Incident(ctx, p.Incident)
 }
