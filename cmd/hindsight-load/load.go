@@ -137,9 +137,9 @@ type webhookAnswer struct {
 }
 
 // answered records the answer to r: status (0 when there was none),
-// body, latency, and the time the answer was complete.
-// answered records an answer, and returns the first alert event it
-// acknowledged for the first time ("" if none).
+// body, latency, and the time the answer was complete. It returns the
+// first alert event the answer acknowledged for the first time ("" if
+// none), for the prober.
 func (t *tracker) answered(r request, status int, body []byte, latency time.Duration, at time.Time) (fresh string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
