@@ -282,8 +282,10 @@ func TestReadinessHealthAndMetrics(t *testing.T) {
 		incs := incidents(t, a)
 		return len(incs) == 1 && incs[0].Status == hindsight.StatusResolved
 	})
-	m := string(call(t, "GET", base+"/metrics", "", nil).body)
-	for _, want := range []string{
+	// The correlator observes the durations once the batch is committed,
+	// so the API can show the incident resolved a moment before /metrics
+	// counts it: wait for the metrics as a scrape would, then check them.
+	wants := []string{
 		"hindsight_time_to_resolve_seconds_count{severity=\"critical\"} 1",
 		"hindsight_time_to_detect_seconds_bucket",
 		"hindsight_events_received_total{source=\"alertmanager\"} 3",
@@ -291,10 +293,24 @@ func TestReadinessHealthAndMetrics(t *testing.T) {
 		"hindsight_incidents_pending 0",
 		"hindsight_consumer_lag_messages 0",
 		"hindsight_publish_duration_seconds",
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q", want)
+	}
+	var m string
+	lacks := func() []string {
+		m = string(call(t, "GET", base+"/metrics", "", nil).body)
+		var missing []string
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				missing = append(missing, want)
+			}
 		}
+		return missing
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(lacks()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range lacks() {
+		t.Errorf("metrics lack %q", want)
 	}
 	if r := call(t, "POST", base+"/hooks/alertmanager", "wrong", fixture(t, "01-first-firing.json")); r.status != 401 {
 		t.Fatalf("wrong token = %d, want 401", r.status)

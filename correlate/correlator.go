@@ -258,6 +258,12 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 		return fmt.Errorf("commit batch ending at seq %d: %w", seq, err)
 	}
 	committed := time.Now()
+	// Durations first: readers see the incident resolved from the commit
+	// on, and a scrape just after should count it too.
+	for _, inc := range resolved {
+		c.metrics.observeResolved(&inc)
+		c.log.Info("incident resolved", "incident", inc.ID, "service", inc.Service, "duration", hindsight.FormatDuration(inc.ResolvedAt.Sub(inc.StartedAt)))
+	}
 	for _, ke := range change.Events {
 		c.metrics.visibility.Observe(committed.Sub(ke.Event.ReceivedAt).Seconds())
 	}
@@ -273,10 +279,6 @@ func (c *Correlator) Apply(ctx context.Context, events []hindsight.Event, seq ui
 	}
 	if c.notify != nil && len(notices) > 0 {
 		c.notify(ctx, notices)
-	}
-	for _, inc := range resolved {
-		c.metrics.observeResolved(&inc)
-		c.log.Info("incident resolved", "incident", inc.ID, "service", inc.Service, "duration", hindsight.FormatDuration(inc.ResolvedAt.Sub(inc.StartedAt)))
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,16 +113,23 @@ func TestRealAlertmanager(t *testing.T) {
 	if inc.TimeToResolve == nil {
 		t.Errorf("time_to_resolve unknown for a resolved incident")
 	}
-	m := h.metrics(t)
-	for series, want := range map[string]float64{
-		`hindsight_time_to_detect_seconds_count{severity="critical"}`:  1,
-		`hindsight_time_to_resolve_seconds_count{severity="critical"}`: 1,
-		`hindsight_incidents_open`:                                     0,
-	} {
-		if got, ok := metric(m, series); !ok || got != want {
-			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+	// The durations are observed once the correlator's batch is
+	// committed, a moment after the API shows the incident resolved.
+	var m string
+	eventually(t, 15*time.Second, "the durations in /metrics", func() (bool, string) {
+		m = h.metrics(t)
+		var wrong []string
+		for series, want := range map[string]float64{
+			`hindsight_time_to_detect_seconds_count{severity="critical"}`:  1,
+			`hindsight_time_to_resolve_seconds_count{severity="critical"}`: 1,
+			`hindsight_incidents_open`:                                     0,
+		} {
+			if got, ok := metric(m, series); !ok || got != want {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v), want %v", series, got, ok, want))
+			}
 		}
-	}
+		return len(wrong) == 0, strings.Join(wrong, "; ")
+	})
 	if r := sumMetric(m, "hindsight_events_rejected_total"); r != 0 {
 		t.Errorf("Hindsight rejected %v events of real Alertmanager notifications", r)
 	}
