@@ -189,9 +189,10 @@ func TestDirectorySinkWritesThePublishedPostmortem(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("directory holds %d entries, want 1 (no temporary files left): %v", len(entries), entries)
 	}
-	if n := metric(t, a, "hindsight_sink_delivered_total", "directory"); n < 2 {
-		t.Fatalf("hindsight_sink_delivered_total{sink=directory} = %v, want 2 or more", n)
-	}
+	// Counted once the delivery returns, a moment after the file is in place.
+	eventually(t, 5*time.Second, "hindsight_sink_delivered_total{sink=directory} to reach 2", func() bool {
+		return metric(t, a, "hindsight_sink_delivered_total", "directory") >= 2
+	})
 }
 
 // Published while no directory sink ran, or its file lost: a process
@@ -290,6 +291,9 @@ func TestWebhookSinkPostsOnResolveAndRetriesA503(t *testing.T) {
 		s.DurationSeconds == nil || *s.DurationSeconds != 132 || s.StartedAt == nil || s.ResolvedAt == nil {
 		t.Fatalf("posted %s\nwant text %q, url %s, 132 seconds", h.bodies[1], want, url)
 	}
+	eventually(t, 5*time.Second, "hindsight_sink_delivered_total{sink=webhook} to reach 1", func() bool {
+		return metric(t, a, "hindsight_sink_delivered_total", "webhook") >= 1
+	})
 	if n := metric(t, a, "hindsight_sink_delivered_total", "webhook"); n != 1 {
 		t.Fatalf("hindsight_sink_delivered_total{sink=webhook} = %v, want 1", n)
 	}
