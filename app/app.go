@@ -354,8 +354,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		}))
 
 	exitAfterCommit := os.Getenv("HINDSIGHT_FAILPOINT") == "exit-after-commit"
-	a.wg.Add(1)
-	go func() {
+	fold := func() {
 		defer a.wg.Done()
 		err := a.bus.Consume(ctx, natsbus.ConsumerOptions{Durable: durable, Batch: 2048, StartAfter: store.LastSeq, OnPoison: func(uint64, error) { poison.Inc() }},
 			func(ctx context.Context, ds []natsbus.Delivery) error {
@@ -377,7 +376,7 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 		if err != nil {
 			a.log.Error("correlator stopped", "err", err)
 		}
-	}()
+	}
 
 	var drafts api.Renderer
 	if a.has(RoleDraft) {
@@ -412,7 +411,14 @@ func (a *App) startCorrelator(ctx context.Context, cfg Config, mux *http.ServeMu
 	}
 	web.Register(mux, web.Options{Incidents: a.incidents, Drafts: drafts, Authorize: opts.Authorize, Challenge: opts.Challenge,
 		Watch: a.bus.WatchNotices, Logger: a.log.With("component", "web")})
-	return a.startSinks(ctx, cfg, store, durable)
+	if err := a.startSinks(ctx, cfg, store, durable); err != nil {
+		return err
+	}
+	// The correlator folds once the sinks follow its notices: they
+	// follow only notices published after they first do.
+	a.wg.Add(1)
+	go fold()
+	return nil
 }
 
 // startSinks runs the sinks the config's sinks section sets up, following
@@ -436,6 +442,7 @@ func (a *App) startSinks(ctx context.Context, cfg Config, store *boltstore.Store
 	if err != nil {
 		return err
 	}
+	sinks.Prepare(ctx, 5*time.Second)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

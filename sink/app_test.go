@@ -361,3 +361,31 @@ func kinds(inc *hindsight.Incident) string {
 }
 
 var listAll = boltstore.ListOptions{Limit: 10}
+
+// The first start with a webhook sink, on a stream that already holds an
+// incident's firing and resolve: the correlator folds that backlog at
+// once, and the sink's consumer, which starts with the notices published
+// after it is created, must be in place before the first is.
+func TestWebhookSinkPostsTheBacklogsResolveOnFirstStart(t *testing.T) {
+	data := t.TempDir()
+	in, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DataDir: data, Roles: []string{app.RoleIngest}})
+	if err != nil {
+		t.Fatalf("start the ingest role: %v", err)
+	}
+	postFixture(t, in, "01-first-firing.json")
+	postFixture(t, in, "04-resolved.json")
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h := newHook(t, http.StatusOK)
+	a := boot(t, data, webhookConfig(h.srv.URL))
+	eventually(t, 15*time.Second, "the backlog's resolve to be posted", func() bool { return h.requests() >= 1 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var s sink.Summary
+	if err := json.Unmarshal(h.bodies[0], &s); err != nil || s.Status != "resolved" || s.Service != "checkout" {
+		t.Fatalf("posted %s (%v), want the checkout incident's resolve", h.bodies[0], err)
+	}
+	_ = a
+}

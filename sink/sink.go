@@ -72,7 +72,12 @@ type Sinks struct {
 	log       *slog.Logger
 	delivered *prometheus.CounterVec
 	failed    *prometheus.CounterVec
+	// consumers holds what Prepare created, by sink; Run creates the rest.
+	consumers []consumeFunc
 }
+
+// consumeFunc runs a sink's consumer (Source.NoticeConsumer's consume).
+type consumeFunc = func(ctx context.Context, handle func(ctx context.Context, n hindsight.Notice, attempt int) error) error
 
 // A sink is one destination.
 type sink interface {
@@ -148,23 +153,46 @@ func New(o Options) (*Sinks, error) {
 // Len is how many sinks are configured.
 func (s *Sinks) Len() int { return len(s.sinks) }
 
+// Prepare creates each sink's consumer now, waiting at most timeout for
+// each. A consumer starts with the notices published after it is
+// created, so the caller prepares the sinks before the correlator folds
+// anything: one created later misses what was published in between (on
+// the first start, a resolve folded from the backlog would never be
+// posted). A consumer it cannot create yet, Run goes on trying to.
+func (s *Sinks) Prepare(ctx context.Context, timeout time.Duration) {
+	s.consumers = make([]consumeFunc, len(s.sinks))
+	for i, k := range s.sinks {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		consume, err := s.o.Source.NoticeConsumer(cctx, k.durable(), s.o.Retry)
+		cancel()
+		if err != nil {
+			s.log.Warn("sink cannot follow incident notices yet; notices published until it can are not delivered", "sink", k.name(), "consumer", k.durable(), "err", err)
+			continue
+		}
+		s.consumers[i] = consume
+	}
+}
+
 // Run runs every sink until ctx is done.
 func (s *Sinks) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, k := range s.sinks {
+	for i, k := range s.sinks {
+		var prepared consumeFunc
+		if i < len(s.consumers) {
+			prepared = s.consumers[i]
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(ctx, k)
+			s.run(ctx, k, prepared)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Sinks) run(ctx context.Context, k sink) {
+func (s *Sinks) run(ctx context.Context, k sink, consume consumeFunc) {
 	log := s.log.With("sink", k.name())
-	var consume func(context.Context, func(context.Context, hindsight.Notice, int) error) error
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	for wait := time.Second; consume == nil; wait = min(2*wait, 30*time.Second) {
 		var err error
 		consume, err = s.o.Source.NoticeConsumer(ctx, k.durable(), s.o.Retry)
 		if err == nil {
