@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -173,7 +174,17 @@ func TestRefusesOldNATSServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	time.Sleep(500 * time.Millisecond)
+	// Wait for it to listen, so the refusal is about its version.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server 2.9 never listened on %d: %v", port, err)
+		}
+	}
 	_, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NatsURL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
 	if err == nil || !strings.Contains(err.Error(), "too old") || !strings.Contains(err.Error(), "2.10") {
 		t.Fatalf("New against nats-server 2.9 = %v, want a refusal naming 2.10", err)

@@ -189,8 +189,15 @@ func TestConsumeAcksAfterApplyAndRetriesOnFailure(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
-	pending, err := b.Pending(ctx, "test")
+	// The ack goes out after apply returns: poll for it.
+	var pending uint64
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pending, err = b.Pending(ctx, "test")
+		if (err == nil && pending == 0) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || pending != 0 {
 		t.Fatalf("pending = %d, %v; want 0 once applied and acked", pending, err)
 	}

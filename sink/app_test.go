@@ -379,7 +379,7 @@ func TestWebhookSinkPostsTheBacklogsResolveOnFirstStart(t *testing.T) {
 	}
 
 	h := newHook(t, http.StatusOK)
-	a := boot(t, data, webhookConfig(h.srv.URL))
+	boot(t, data, webhookConfig(h.srv.URL))
 	eventually(t, 15*time.Second, "the backlog's resolve to be posted", func() bool { return h.requests() >= 1 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -387,5 +387,4 @@ func TestWebhookSinkPostsTheBacklogsResolveOnFirstStart(t *testing.T) {
 	if err := json.Unmarshal(h.bodies[0], &s); err != nil || s.Status != "resolved" || s.Service != "checkout" {
 		t.Fatalf("posted %s (%v), want the checkout incident's resolve", h.bodies[0], err)
 	}
-	_ = a
 }
