@@ -402,6 +402,10 @@ func gatherReal() (map[string]bool, error) {
 		}
 		return nil
 	}
+	// One startsAt for both notifications, as Alertmanager sends: taken
+	// apart, a second could tick between them, and the resolve would be
+	// of another occurrence, leaving the incident open.
+	starts := time.Now().Add(-2 * time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339)
 	alert := func(status string, ends time.Time) string {
 		e := "0001-01-01T00:00:00Z"
 		if !ends.IsZero() {
@@ -410,7 +414,7 @@ func gatherReal() (map[string]bool, error) {
 		return fmt.Sprintf(`{"version":"4","status":%q,"receiver":"hindsight","groupKey":"{}:{service=\"checkout\"}",
 "alerts":[{"status":%q,"labels":{"alertname":"HighLatency","service":"checkout","severity":"critical"},
 "annotations":{"summary":"slow"},"startsAt":%q,"endsAt":%q,"fingerprint":"0123456789abcdef"}]}`,
-			status, status, time.Now().Add(-2*time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339), e)
+			status, status, starts, e)
 	}
 	firing := alert("firing", time.Time{})
 	if err := post(firing, http.StatusOK); err != nil {
