@@ -70,6 +70,9 @@ type Store struct {
 	// changed, and deletes those gone, instead of encoding the whole list
 	// and comparing it with the stored one.
 	written map[string]*writtenLists
+	// held is the event index entries a bulk load has not yet written
+	// (BulkLoad); nil otherwise.
+	held *heldIndex
 }
 
 // writtenLists are the entry hashes of an incident's lists kept apart,
@@ -80,6 +83,10 @@ var _ correlate.Store = (*Store)(nil)
 
 // Close closes the file.
 func (s *Store) Close() error {
+	if err := s.flushIndex(); err != nil {
+		s.db.Close()
+		return err
+	}
 	if s.db.NoSync {
 		if err := s.db.Sync(); err != nil {
 			s.db.Close()
@@ -112,10 +119,16 @@ func (s *Store) Ready() error {
 // Known implements correlate.Store.
 func (s *Store) Known(ids []string) (map[string]correlate.Stored, error) {
 	known := make(map[string]correlate.Stored, len(ids))
+	// Before the transaction: a flush of the held entries holds their
+	// lock while it waits for readers to let bbolt grow the file.
+	held := s.heldEntries(ids)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketEventIndex)
 		for _, id := range ids {
-			v := idx.Get([]byte(id))
+			v, ok := held[id]
+			if !ok {
+				v = idx.Get([]byte(id))
+			}
 			if v == nil {
 				continue
 			}
@@ -265,8 +278,17 @@ const maxWritten = 10_000
 var errStale = errors.New("a list kept apart is not where the last commit left it")
 
 func (s *Store) commit(c correlate.Change, enc encoded) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	var staged []indexPut
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		idx, keys := tx.Bucket(bucketEventIndex), tx.Bucket(bucketKeys)
+		staged = staged[:0]
+		putIndex := func(id string, v []byte) error {
+			if s.held != nil {
+				staged = append(staged, indexPut{id, v})
+				return nil
+			}
+			return idx.Put([]byte(id), v)
+		}
 		deploys := tx.Bucket(bucketDeploys)
 		// Keys by time mostly grow at the end: fill their pages up
 		// (bbolt's default, half, suits keys that land anywhere).
@@ -282,7 +304,7 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 			if err := deploys.Put(timeKey(d.Time, d.ID), data); err != nil {
 				return err
 			}
-			if err := idx.Put([]byte(d.ID), indexEntry(d, "")); err != nil {
+			if err := putIndex(d.ID, indexEntry(d, "")); err != nil {
 				return err
 			}
 		}
@@ -301,7 +323,7 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 			if ke.Key == "" {
 				// Ignored by a rule: known, so a repeat is a duplicate;
 				// the stream keeps it for a replay under other rules.
-				if err := idx.Put([]byte(ke.Event.ID), indexEntry(&ke.Event, "")); err != nil {
+				if err := putIndex(ke.Event.ID, indexEntry(&ke.Event, "")); err != nil {
 					return err
 				}
 				continue
@@ -320,7 +342,7 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 			if err := b.Put(timeKey(ke.Event.Time, ke.Event.ID), data); err != nil {
 				return err
 			}
-			if err := idx.Put([]byte(ke.Event.ID), indexEntry(&ke.Event, ke.Key)); err != nil {
+			if err := putIndex(ke.Event.ID, indexEntry(&ke.Event, ke.Key)); err != nil {
 				return err
 			}
 		}
@@ -342,6 +364,10 @@ func (s *Store) commit(c correlate.Change, enc encoded) error {
 		}
 		return nil
 	})
+	if err != nil || s.held == nil {
+		return err
+	}
+	return s.hold(staged)
 }
 
 // encoded is a Change's JSON, made before the write transaction, on
@@ -1298,6 +1324,9 @@ type Counts struct {
 // Counts counts the events, incidents and redirects in the file.
 func (s *Store) Counts() (Counts, error) {
 	var c Counts
+	if err := s.flushIndex(); err != nil {
+		return c, err
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c.Events = tx.Bucket(bucketEventIndex).Stats().KeyN
 		c.Incidents = tx.Bucket(bucketIncidents).Stats().KeyN

@@ -129,8 +129,9 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 		return err
 	}
 	// The new file counts only once it is whole: removed if the rebuild
-	// fails, synced by Close before it is swapped in.
-	store.Unsynced()
+	// fails, synced by Close before it is swapped in; the event index is
+	// written in key order (BulkLoad).
+	store.BulkLoad(0)
 	defer func() {
 		if store != nil {
 			store.Close()
