@@ -96,12 +96,12 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Unsynced makes commits skip their fsync until Close, which syncs once:
-// for a file written from scratch and used only once it is whole (a
-// rebuild's), where a crash loses nothing that matters because the file
-// is thrown away. Never for the live state: a commit must be on disk
-// before the stream is acknowledged.
-func (s *Store) Unsynced() { s.db.NoSync = true }
+// Unsynced makes commits skip their fsync until Close, which syncs once,
+// and the file's growth skip its own: for a file written from scratch
+// and used only once it is whole (a rebuild's), where a crash loses
+// nothing that matters because the file is thrown away. Never for the
+// live state: a commit must be on disk before the stream is acknowledged.
+func (s *Store) Unsynced() { s.db.NoSync, s.db.NoGrowSync = true, true }
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
