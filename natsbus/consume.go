@@ -49,6 +49,16 @@ type ConsumerOptions struct {
 	OnPoison func(seq uint64, err error)
 }
 
+// pullBytes bounds what a consumer asks the server for at once, besides
+// the count: a NATS server cuts a client that falls 64 MiB behind (its
+// max_pending) as a slow consumer, and 2 × Batch envelopes of up to
+// 256 KiB (a storm's large notifications, or a backlog being caught up)
+// asked for far more while the fold lagged behind the reading. The cut
+// lost the incident notices being published and restarted the
+// consumer. It must stay above the stream's largest message (its
+// MaxMsgSize, 1 MiB), or the consumer stalls.
+const pullBytes = 16 << 20
+
 // Consume delivers the stream's events to apply in batches, in stream
 // order, and acknowledges a batch only after apply returned nil. When
 // apply fails (local storage trouble), the same batch is retried with
@@ -120,7 +130,7 @@ func (b *Bus) consume(ctx context.Context, o ConsumerOptions, apply func(context
 	}
 	// Short pulls and heartbeats notice a lost consumer leader (a node
 	// of the cluster died) in seconds instead of nats.go's default 30s.
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2*o.Batch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
+	iter, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*o.Batch, pullBytes), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", o.Durable, err)
 	}

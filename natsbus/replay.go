@@ -109,7 +109,7 @@ func (b *Bus) Replay(ctx context.Context, o ReplayOptions, fn func(ReplayBatch) 
 	if err != nil {
 		return fmt.Errorf("create ordered consumer on %s: %w", StreamName, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2 * o.Batch))
+	iter, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*o.Batch, pullBytes))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", StreamName, err)
 	}
