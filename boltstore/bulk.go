@@ -24,7 +24,7 @@ type heldIndex struct {
 // only once it is whole (a rebuild's): commits skip their fsync until
 // Close, which syncs once (Unsynced), and the event index entries of each
 // commit are held in memory and written in key order, held at a time
-// (DefaultIndexHeld if held is 0), and by Counts and Close.
+// (DefaultIndexHeld if held is 0 or less), and by Counts and Close.
 //
 // The event index is keyed by the events' hashes: written as the
 // commits come, each commit of thousands of events rewrites pages all

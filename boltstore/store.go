@@ -81,6 +81,13 @@ type writtenLists struct{ timeline, alerts map[string]uint64 }
 
 var _ correlate.Store = (*Store)(nil)
 
+// Discard closes the file without writing the index entries a bulk load
+// holds or syncing it: for a file about to be removed.
+func (s *Store) Discard() error {
+	s.held = nil
+	return s.db.Close()
+}
+
 // Close closes the file.
 func (s *Store) Close() error {
 	if err := s.flushIndex(); err != nil {
@@ -97,10 +104,14 @@ func (s *Store) Close() error {
 }
 
 // Unsynced makes commits skip their fsync until Close, which syncs once,
-// and the file's growth skip its own: for a file written from scratch
-// and used only once it is whole (a rebuild's), where a crash loses
-// nothing that matters because the file is thrown away. Never for the
-// live state: a commit must be on disk before the stream is acknowledged.
+// and skips bbolt's step when the file grows (a truncate to the new size
+// and an fsync; bbolt's NoGrowSync, which its docs call unsafe on ext4
+// because the new size may not be durable): for a file written from
+// scratch and used only once it is whole (a rebuild's), where a crash
+// loses nothing that matters because the file is thrown away, and
+// Close's fdatasync makes the data and the size durable before anyone
+// uses it. Never for the live state: a commit must be on disk before the
+// stream is acknowledged.
 func (s *Store) Unsynced() { s.db.NoSync, s.db.NoGrowSync = true, true }
 
 // Path is the file's path.
@@ -224,7 +235,9 @@ func decodeSpan(key string, k, v []byte) (correlate.Span, error) {
 }
 
 // Commit implements correlate.Store: events, incidents, redirects and the
-// stream position, in one transaction.
+// stream position, in one transaction (under BulkLoad the event index
+// entries are held and written later, and an error writing them comes
+// after the transaction committed).
 func (s *Store) Commit(c correlate.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

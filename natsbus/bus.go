@@ -253,7 +253,7 @@ func hindsightStream(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 	cfg.Retention = jetstream.LimitsPolicy
 	cfg.Discard = jetstream.DiscardOld
 	// Events are small; a bigger one is a bug upstream, not an event.
-	cfg.MaxMsgSize = 1 << 20
+	cfg.MaxMsgSize = maxMsgSize
 	return cfg
 }
 

@@ -55,9 +55,15 @@ type ConsumerOptions struct {
 // 256 KiB (a storm's large notifications, or a backlog being caught up)
 // asked for far more while the fold lagged behind the reading. The cut
 // lost the incident notices being published and restarted the
-// consumer. It must stay above the stream's largest message (its
-// MaxMsgSize, 1 MiB), or the consumer stalls.
+// consumer. It must stay above the stream's largest message, or the
+// consumer spins on pulls that can never be answered: the build fails if
+// it does not.
 const pullBytes = 16 << 20
+
+// maxMsgSize is the events stream's largest message (its MaxMsgSize).
+const maxMsgSize = 1 << 20
+
+const _ uint = pullBytes - maxMsgSize // pullBytes must not be below maxMsgSize
 
 // Consume delivers the stream's events to apply in batches, in stream
 // order, and acknowledges a batch only after apply returned nil. When

@@ -154,17 +154,17 @@ func New(o Options) (*Sinks, error) {
 func (s *Sinks) Len() int { return len(s.sinks) }
 
 // Prepare creates each sink's consumer now, waiting at most timeout for
-// each. A consumer starts with the notices published after it is
+// all of them. A consumer starts with the notices published after it is
 // created, so the caller prepares the sinks before the correlator folds
 // anything: one created later misses what was published in between (on
 // the first start, a resolve folded from the backlog would never be
 // posted). A consumer it cannot create yet, Run goes on trying to.
 func (s *Sinks) Prepare(ctx context.Context, timeout time.Duration) {
 	s.consumers = make([]consumeFunc, len(s.sinks))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for i, k := range s.sinks {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		consume, err := s.o.Source.NoticeConsumer(cctx, k.durable(), s.o.Retry)
-		cancel()
+		consume, err := s.o.Source.NoticeConsumer(ctx, k.durable(), s.o.Retry)
 		if err != nil {
 			s.log.Warn("sink cannot follow incident notices yet; notices published until it can are not delivered", "sink", k.name(), "consumer", k.durable(), "err", err)
 			continue

@@ -134,7 +134,8 @@ func rebuild(ctx context.Context, o rebuildOptions, stderr io.Writer) (err error
 	store.BulkLoad(0)
 	defer func() {
 		if store != nil {
-			store.Close()
+			// Failed before the file was whole: no point writing it out.
+			store.Discard()
 		}
 		if err != nil {
 			os.Remove(target)
