@@ -853,3 +853,12 @@ func firstDiff(a, b []byte) string {
 	}
 	return fmt.Sprintf("one is a prefix of the other: %d and %d lines", len(la), len(lb))
 }
+
+// TestMain removes the binary hindsightBinary built, once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if hindsightBin != "" {
+		os.RemoveAll(filepath.Dir(hindsightBin))
+	}
+	os.Exit(code)
+}

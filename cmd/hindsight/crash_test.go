@@ -314,3 +314,12 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 		t.Errorf("%d timeline entries, want %d", len(seen), len(ids))
 	}
 }
+
+// TestMain removes the binary binary built, once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
