@@ -175,16 +175,13 @@ func TestRefusesOldNATSServer(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	// Wait for it to listen, so the refusal is about its version.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	eventuallyWithin(t, 10*time.Second, "nats-server 2.9 to listen", func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server 2.9 never listened on %d: %v", port, err)
-		}
-	}
+		return err == nil
+	})
 	_, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NatsURL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
 	if err == nil || !strings.Contains(err.Error(), "too old") || !strings.Contains(err.Error(), "2.10") {
 		t.Fatalf("New against nats-server 2.9 = %v, want a refusal naming 2.10", err)
