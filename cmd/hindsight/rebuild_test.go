@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -419,6 +420,24 @@ func TestRebuildSpeed(t *testing.T) {
 	}
 	fi, _ := os.Stat(out)
 	t.Logf("%d events, --batch %s, %d bytes:\n%s", n, batch, fi.Size(), stderr.String())
+
+	// Reading alone, as rebuild reads (its own nats-server, over TCP):
+	// what the fold could go at if it cost nothing, and whether the
+	// server cut the reader as a slow consumer.
+	rbus, closeStream, err := openStream(context.Background(), streamSource{dataDir: dir, name: "read-alone"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStream()
+	start, read := time.Now(), 0
+	if err := rbus.Replay(context.Background(), natsbus.ReplayOptions{Batch: 10000}, func(b natsbus.ReplayBatch) error {
+		read += len(b.Deliveries)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	t.Logf("reading alone: %d events in %s, %.0f events/s, %d reconnects", read, el.Round(time.Millisecond), float64(read)/el.Seconds(), rbus.Conn().Stats().Reconnects)
 }
 
 func cmpOr(s, def string) string {
